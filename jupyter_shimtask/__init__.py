@@ -1,0 +1,45 @@
+"""Author, inspect and run Flyte template-only tasks from Jupyter.
+
+Importing this package is cheap: flytekit loads on first use of the API.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "serialize": "template",
+    "size_report": "template",
+    "load_template": "template",
+    "save_template": "template",
+    "check": "fidelity",
+    "run": "runners",
+    "outputs_by_name": "outputs",
+    "ShimTaskError": "errors",
+}
+
+if TYPE_CHECKING:
+    from .errors import ShimTaskError
+    from .fidelity import check
+    from .outputs import outputs_by_name
+    from .runners import run
+    from .template import load_template, save_template, serialize, size_report
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from .magics import register
+
+    register(ipython)
+
+
+__all__ = [*_API, "load_ipython_extension"]

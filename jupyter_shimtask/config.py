@@ -1,0 +1,67 @@
+"""Settings shared by the API, the magics and the CLI (``%config ShimTask.<name> = ...``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from traitlets import Bool, Enum, Float, Int, Unicode, default
+from traitlets.config import Configurable
+
+MIB = 1024 * 1024
+
+
+class ShimTask(Configurable):
+    """jupyter-shimtask settings."""
+
+    workspace = Unicode(
+        help="Folder holding the modules written by %%shimtask cells and the runs' raw outputs."
+    ).tag(config=True)
+    mode = Enum(
+        ["process", "subprocess", "image"], default_value="process", help="Default run mode."
+    ).tag(config=True)
+    warn_bytes = Int(
+        MIB, help="Template size that earns a warning (the workflow CRD in etcd holds ~1-1.5 MB)."
+    ).tag(config=True)
+    over_bytes = Int(
+        4 * MIB, help="Template size the platform rejects (flyteadmin's default gRPC message limit)."
+    ).tag(config=True)
+    timeout = Float(
+        0.0, help="Default run timeout in seconds; 0 means none."
+    ).tag(config=True)
+    engine = Enum(
+        ["docker", "podman"], default_value="docker", help="Container engine for image runs."
+    ).tag(config=True)
+    keep = Bool(False, help="Keep each run's folder for inspection.").tag(config=True)
+
+    @default("workspace")
+    def _default_workspace(self) -> str:
+        explicit = os.environ.get("SHIMTASK_WORKSPACE")
+        if explicit:
+            return explicit
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return str(Path(cache) / "jupyter-shimtask")
+
+    @property
+    def modules_dir(self) -> Path:
+        return Path(self.workspace).expanduser().resolve() / "modules"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return Path(self.workspace).expanduser().resolve() / "outputs"
+
+
+_current: ShimTask | None = None
+
+
+def settings() -> ShimTask:
+    """The settings in force: the IPython shell's once the extension is loaded, else process-wide."""
+    global _current
+    if _current is None:
+        _current = ShimTask()
+    return _current
+
+
+def use(config: ShimTask) -> None:
+    global _current
+    _current = config

@@ -1,0 +1,158 @@
+"""Findings about what a task's template will lose or get wrong on the way to the container."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .template import as_template, default_serialization_settings, executor_path, serialize, size_report
+
+Severity = Literal["error", "warning"]
+EXACT_FLOAT_INTS = 2**53
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    path: str
+    message: str
+    severity: Severity = "warning"
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.code} at {self.path}: {self.message}"
+
+
+def non_json_paths(value: Any, path: str = "custom") -> list[tuple[str, str]]:
+    """Key paths inside ``value`` that ``json.dumps`` rejects, with the offending type."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                found.append((f"{path}[{key!r}]", f"{type(key).__name__} key"))
+            found += non_json_paths(item, f"{path}.{key}")
+        return found
+    if isinstance(value, (list, tuple)):
+        return [hit for index, item in enumerate(value) for hit in non_json_paths(item, f"{path}[{index}]")]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return []
+    return [(path, type(value).__name__)]
+
+
+def custom_changes(before: Any, after: Any, path: str = "custom") -> list[Finding]:
+    """Differences between the ``custom`` the task built and the one the executor will see."""
+    if isinstance(before, bool) or before is None:
+        same = before == after and type(before) is type(after)
+        return [] if same else [_changed(path, before, after)]
+    if isinstance(before, int):
+        if isinstance(after, float):
+            if abs(before) > EXACT_FLOAT_INTS or int(after) != before:
+                return [Finding("custom-precision-lost", path, f"int {before} arrives as {after!r}", "error")]
+            return [Finding("custom-int-becomes-float", path, f"int {before} arrives as float {after!r}")]
+        return [] if after == before else [_changed(path, before, after)]
+    if isinstance(before, float):
+        if math.isnan(before) or math.isinf(before):
+            return [Finding("custom-not-finite", path, f"{before} is not valid JSON for a protobuf Struct", "error")]
+        return [] if after == before else [_changed(path, before, after)]
+    if isinstance(before, dict):
+        if not isinstance(after, dict):
+            return [_changed(path, before, after)]
+        findings = []
+        for key, value in before.items():
+            if not isinstance(key, str):
+                findings.append(
+                    Finding("custom-key-becomes-string", f"{path}.{key}", f"{type(key).__name__} key becomes '{key}'")
+                )
+            if str(key) not in after:
+                findings.append(Finding("custom-value-dropped", f"{path}.{key}", f"{value!r} is missing", "error"))
+                continue
+            findings += custom_changes(value, after[str(key)], f"{path}.{key}")
+        return findings
+    if isinstance(before, (list, tuple)):
+        findings = []
+        if isinstance(before, tuple):
+            findings.append(Finding("custom-tuple-becomes-list", path, "a tuple arrives as a list"))
+        if not isinstance(after, list) or len(after) != len(before):
+            return [*findings, _changed(path, before, after)]
+        for index, (old, new) in enumerate(zip(before, after)):
+            findings += custom_changes(old, new, f"{path}[{index}]")
+        return findings
+    return [] if before == after else [_changed(path, before, after)]
+
+
+def _changed(path: str, before: Any, after: Any) -> Finding:
+    return Finding("custom-value-changed", path, f"{before!r} arrives as {after!r}", "error")
+
+
+def check(task_or_template: Any) -> list[Finding]:
+    """What will not survive the trip to the container, before the user ships it."""
+    from flytekit.core.base_task import Task
+
+    findings: list[Finding] = []
+    task = task_or_template if isinstance(task_or_template, Task) else None
+    if task is not None:
+        custom = _custom(task)
+        bad = non_json_paths(custom) if isinstance(custom, dict) else []
+        if bad:
+            return [
+                Finding("custom-not-json", path, f"{kind} cannot be written to a protobuf Struct", "error")
+                for path, kind in bad
+            ]
+    template = serialize(task) if task is not None else as_template(task_or_template)
+    if task is not None and isinstance(custom, dict) and custom:
+        from google.protobuf import json_format
+
+        findings += custom_changes(custom, json_format.MessageToDict(template.custom))
+
+    executor = executor_path(template)
+    if executor and executor.startswith("__main__."):
+        findings.append(
+            Finding(
+                "executor-in-main",
+                "container.args",
+                f"{executor} cannot be imported by the container; define it in a %%shimtask cell or a .py module",
+                "error",
+            )
+        )
+    if len(template.interface.outputs.variables) > 1 and not _executor_returns_by_name(task):
+        names = ", ".join(sorted(template.interface.outputs.variables))
+        findings.append(
+            Finding(
+                "positional-outputs",
+                "interface.outputs",
+                f"{len(template.interface.outputs.variables)} outputs ({names}): a returned tuple is assigned in "
+                "protobuf map order, which changes per process; return outputs_by_name(tt, ...) instead",
+            )
+        )
+    report = size_report(template)
+    if report.status != "ok":
+        limit = report.over_bytes if report.status == "over" else report.warn_bytes
+        findings.append(
+            Finding(
+                f"template-size-{report.status}",
+                "",
+                f"{report.total:,} bytes is above {limit:,}; largest part: {next(iter(report.fields), '-')}",
+                "error" if report.status == "over" else "warning",
+            )
+        )
+    return findings
+
+
+def _custom(task: Any) -> Any:
+    try:
+        return task.get_custom(default_serialization_settings())
+    except Exception:
+        return None
+
+
+def _executor_returns_by_name(task: Any) -> bool:
+    executor_type = getattr(task, "executor_type", None)
+    if executor_type is None:
+        return False
+    try:
+        source = inspect.getsource(executor_type)
+    except (OSError, TypeError):
+        return False
+    return "outputs_by_name" in source

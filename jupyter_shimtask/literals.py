@@ -1,0 +1,141 @@
+"""Python values <-> LiteralMaps, through flytekit's own TypeEngine."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from flyteidl.core.literals_pb2 import LiteralMap
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+
+
+def python_types(template: TaskTemplate, task: Any = None) -> tuple[dict[str, type], dict[str, type]]:
+    """Input and output Python types: the task's own where known, else guessed from the template."""
+    if task is not None and getattr(task, "python_interface", None) is not None:
+        return dict(task.python_interface.inputs), dict(task.python_interface.outputs)
+    from flytekit.core.type_engine import TypeEngine
+    from flytekit.models.interface import TypedInterface
+
+    interface = TypedInterface.from_flyte_idl(template.interface)
+    return TypeEngine.guess_python_types(interface.inputs), TypeEngine.guess_python_types(interface.outputs)
+
+
+@contextlib.contextmanager
+def data_context(raw_dir: Path | None = None) -> Iterator[Any]:
+    """A flytekit context whose offloaded data (files, dataframes) goes under ``raw_dir``."""
+    from flytekit.core.context_manager import FlyteContextManager
+    from flytekit.core.data_persistence import FileAccessProvider
+
+    ctx = FlyteContextManager.current_context()
+    if raw_dir is None:
+        yield ctx
+        return
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    access = FileAccessProvider(local_sandbox_dir=str(raw_dir / "sandbox"), raw_output_prefix=str(raw_dir))
+    with FlyteContextManager.with_context(ctx.with_file_access(access)) as scoped:
+        yield scoped
+
+
+def encode_inputs(
+    template: TaskTemplate, values: dict[str, Any] | None, task: Any = None, raw_dir: Path | None = None
+) -> LiteralMap:
+    """The ``inputs.pb`` LiteralMap for ``values``; raises InputError naming what is wrong."""
+    from flytekit.core.type_engine import TypeEngine
+
+    values = dict(values or {})
+    declared = template.interface.inputs.variables
+    types, _ = python_types(template, task)
+    defaults = _defaults(task)
+    missing = [name for name in declared if name not in values and name not in defaults]
+    unknown = [name for name in values if name not in declared]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(f"{name} ({_type_name(types.get(name))})" for name in missing))
+        if unknown:
+            parts.append("unknown " + ", ".join(unknown) + f" (inputs are: {', '.join(declared) or 'none'})")
+        raise InputError("; ".join(parts))
+    literals = {}
+    from flytekit.models.types import LiteralType
+
+    with data_context(raw_dir) as ctx:
+        for name, variable in declared.items():
+            value = values[name] if name in values else defaults[name]
+            python_type = types[name]
+            try:
+                literal = TypeEngine.to_literal(ctx, value, python_type, LiteralType.from_flyte_idl(variable.type))
+            except Exception as exc:
+                raise InputError(
+                    f"input {name}: expected {_type_name(python_type)}, got {type(value).__name__} {value!r:.60}",
+                    detail=str(exc),
+                ) from exc
+            literals[name] = literal.to_flyte_idl()
+    from flyteidl.core.literals_pb2 import LiteralMap
+
+    return LiteralMap(literals=literals)
+
+
+def decode_outputs(literal_map: LiteralMap, template: TaskTemplate, task: Any = None) -> dict[str, Any]:
+    """Python values for an ``outputs.pb``; dataframes are read into memory."""
+    from flytekit.core.type_engine import TypeEngine
+    from flytekit.models.literals import LiteralMap as LiteralMapModel
+
+    _, types = python_types(template, task)
+    model = LiteralMapModel.from_flyte_idl(literal_map)
+    with data_context() as ctx:
+        values = TypeEngine.literal_map_to_kwargs(ctx, model, {name: types[name] for name in model.literals})
+    return {name: _materialize(value) for name, value in values.items()}
+
+
+def _materialize(value: Any) -> Any:
+    from flytekit.types.structured import StructuredDataset
+
+    if isinstance(value, StructuredDataset):
+        with contextlib.suppress(ImportError):
+            import pandas as pd
+
+            return value.open(pd.DataFrame).all()
+    return value
+
+
+def _defaults(task: Any) -> dict[str, Any]:
+    interface = getattr(task, "python_interface", None)
+    if interface is None:
+        return {}
+    return {name: default for name, (_, default) in interface.inputs_with_defaults.items() if default is not None}
+
+
+def _type_name(python_type: Any) -> str:
+    if python_type is None:
+        return "?"
+    return getattr(python_type, "__name__", None) or str(python_type).replace("typing.", "")
+
+
+def parse_value(text: str) -> Any:
+    """A ``key=value`` value as typed in a magic: a Python literal if it is one, else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def parse_assignments(items: list[str], string_inputs: set[str] = frozenset()) -> dict[str, Any]:
+    """``["n=3", "name=world"]`` -> ``{"n": 3, "name": "world"}``; str-typed inputs keep their text."""
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise InputError(f"{item!r}: inputs are written name=value")
+        if name in values:
+            raise InputError(f"input {name} given twice")
+        value = parse_value(text)
+        if name in string_inputs and not isinstance(value, str):
+            value = text
+        values[name] = value
+    return values

@@ -1,0 +1,53 @@
+"""``run``: one entry point, one RunResult, whichever mode runs the executor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import settings
+from ..errors import ShimTaskError
+from .base import LogSink, RunError, RunResult, prepare
+
+MODES = ("process", "subprocess", "image")
+
+
+def run(
+    task_or_template: Any,
+    inputs: dict[str, Any] | None = None,
+    *,
+    mode: str | None = None,
+    timeout: float | None = None,
+    keep: bool | None = None,
+    image: str | None = None,
+    engine: str | None = None,
+    on_log: LogSink | None = None,
+) -> RunResult:
+    """Run the executor the template names, on ``inputs``; outputs come back as Python values.
+
+    ``task_or_template``: a task object, a TaskTemplate message, or a path to a ``.pb``/``.json`` file.
+    ``mode``: ``process`` (in this interpreter), ``subprocess`` (the real ``pyflyte-execute``) or
+    ``image`` (the same inside a container). ``keep`` keeps the run folder for inspection.
+    """
+    config = settings()
+    mode = mode or config.mode
+    if mode not in MODES:
+        raise ShimTaskError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    timeout = timeout if timeout is not None else (config.timeout or None)
+    keep = config.keep if keep is None else keep
+    prepared = prepare(task_or_template, inputs)
+    if mode == "process":
+        from .process import run_in_process
+
+        return run_in_process(prepared, keep=keep, on_log=on_log)
+    if mode == "subprocess":
+        from .subprocess import run_in_subprocess
+
+        return run_in_subprocess(prepared, keep=keep, timeout=timeout, on_log=on_log)
+    from .image import run_in_image
+
+    return run_in_image(
+        prepared, keep=keep, timeout=timeout, on_log=on_log, image=image, engine=engine or config.engine
+    )
+
+
+__all__ = ["RunError", "RunResult", "run"]

@@ -1,0 +1,298 @@
+"""What every run mode shares: the run folder, the container args, and deciding the result."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..config import settings
+from ..errors import ShimTaskError, TemplateError
+from ..literals import decode_outputs, encode_inputs
+from ..template import as_template, executor_path, serialize
+
+if TYPE_CHECKING:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+
+LogSink = Callable[[str], None]
+ErrorKind = Literal["USER", "SYSTEM"]
+PROBE_DIR = Path(__file__).resolve().parent.parent / "probe"
+
+
+@dataclass(frozen=True)
+class RunError:
+    kind: ErrorKind
+    code: str
+    message: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.code}: {self.message}"
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    outputs: dict[str, Any]
+    error: RunError | None
+    logs: str
+    seconds: float
+    workdir: Path | None
+    mode: str
+    task_name: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = f"{self.task_name or 'task'} [{self.mode}] {'ok' if self.ok else 'FAILED'} in {self.seconds:.2f}s"
+        if self.ok:
+            body = [f"  {name} = {value!r}" for name, value in self.outputs.items()]
+        else:
+            body = [f"  {self.error}"]
+        body += [f"  note: {note}" for note in self.notes]
+        if self.workdir:
+            body.append(f"  kept: {self.workdir}")
+        return "\n".join([head, *body])
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+
+@dataclass
+class RunFolder:
+    """One run's files. The same absolute paths are used inside containers (mounted 1:1)."""
+
+    root: Path
+    raw: Path
+
+    @classmethod
+    def create(cls) -> RunFolder:
+        root = Path(tempfile.mkdtemp(prefix="shimtask-run-"))
+        raw = settings().outputs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        for folder in (root / "outputs", root / "tmp"):
+            folder.mkdir(parents=True)
+        return cls(root=root, raw=raw)
+
+    @property
+    def template(self) -> Path:
+        return self.root / "task_template.pb"
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs.pb"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def probe(self) -> Path:
+        return self.root / "probe.json"
+
+    def placeholders(self) -> dict[str, str]:
+        return {
+            "{{.input}}": str(self.inputs),
+            "{{.Input}}": str(self.inputs),
+            "{{.outputPrefix}}": str(self.outputs),
+            "{{.OutputPrefix}}": str(self.outputs),
+            "{{.rawOutputDataPrefix}}": str(self.raw),
+            "{{.RawOutputDataPrefix}}": str(self.raw),
+            "{{.taskTemplatePath}}": str(self.template),
+            "{{.TaskTemplatePath}}": str(self.template),
+            "{{.checkpointOutputPrefix}}": str(self.root / "checkpoint"),
+            "{{.prevCheckpointPrefix}}": "",
+        }
+
+    @property
+    def input_data(self) -> Path:
+        return self.root / "input-data"
+
+    def remove(self, keep: bool) -> Path | None:
+        """Delete the run folder unless kept; raw outputs stay only if the run wrote any."""
+        if self.raw.exists() and not any(path.is_file() for path in self.raw.rglob("*")):
+            shutil.rmtree(self.raw, ignore_errors=True)
+        if keep:
+            return self.root
+        shutil.rmtree(self.root, ignore_errors=True)
+        return None
+
+
+@dataclass
+class Prepared:
+    """A run ready to start: template and inputs written, container args resolved."""
+
+    template: TaskTemplate
+    task: Any
+    folder: RunFolder
+    args: list[str]
+    executor: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The template's own container environment."""
+        return {pair.key: pair.value for pair in self.template.container.env}
+
+
+def prepare(task_or_template: Any, inputs: dict[str, Any] | None) -> Prepared:
+    from flytekit.core.base_task import Task
+
+    task = task_or_template if isinstance(task_or_template, Task) else None
+    template = serialize(task) if task is not None else as_template(task_or_template)
+    executor = executor_path(template)
+    if not template.HasField("container") or not executor:
+        raise TemplateError(
+            f"template {template.id.name!r} does not name an executor in its container args "
+            "(expected '... --resolver R -- {{.taskTemplatePath}} module.Executor')"
+        )
+    if executor.startswith("__main__."):
+        raise ShimTaskError(
+            f"executor {executor} lives in __main__, which the container cannot import; "
+            "define it in a %%shimtask cell or a .py module"
+        )
+    folder = RunFolder.create()
+    try:
+        folder.template.write_bytes(template.SerializeToString())
+        literal_map = encode_inputs(template, inputs, task, raw_dir=folder.input_data)
+        folder.inputs.write_bytes(literal_map.SerializeToString())
+        args = substitute(list(template.container.args), folder.placeholders())
+    except BaseException:
+        folder.remove(keep=False)
+        raise
+    return Prepared(template=template, task=task, folder=folder, args=args, executor=executor)
+
+
+def substitute(args: list[str], placeholders: dict[str, str]) -> list[str]:
+    resolved = []
+    for arg in args:
+        for placeholder, value in placeholders.items():
+            arg = arg.replace(placeholder, value)
+        if "{{." in arg:
+            raise TemplateError(f"container arg {arg!r} has a placeholder runs cannot fill")
+        resolved.append(arg)
+    return resolved
+
+
+def import_roots(prepared: Prepared) -> list[str]:
+    """Folders a fresh process needs on sys.path to import the executor (and the workspace)."""
+    roots = [str(settings().modules_dir)]
+    module_name = prepared.executor.rpartition(".")[0]
+    module = sys.modules.get(module_name)
+    module_file = getattr(module, "__file__", None)
+    if module_file:
+        root = Path(module_file).resolve().parent
+        for _ in range(module_name.count(".") + (1 if module_file.endswith("__init__.py") else 0)):
+            root = root.parent
+        roots.append(str(root))
+    roots.append(os.getcwd())
+    return list(dict.fromkeys(roots))
+
+
+def finish(
+    prepared: Prepared,
+    *,
+    mode: str,
+    logs: str,
+    started: float,
+    keep: bool,
+    failure: RunError | None = None,
+) -> RunResult:
+    """Decide the result from the files pyflyte-execute left, the same way for every mode."""
+    error = failure or _error_document(prepared.folder.outputs)
+    outputs: dict[str, Any] = {}
+    notes: list[str] = []
+    if error is None:
+        error = _positional_outputs(prepared.folder.probe)
+    if error is None:
+        error, outputs = _read_outputs(prepared)
+    if error is not None and "ModuleNotFoundError" in error.detail + error.message:
+        notes.append(
+            f"{prepared.executor} must be importable by a fresh Python: keep it in a %%shimtask cell or a module "
+            "on PYTHONPATH (the notebook's folder and the shimtask workspace are added)"
+        )
+    kept = prepared.folder.remove(keep)
+    return RunResult(
+        ok=error is None,
+        outputs=outputs if error is None else {},
+        error=error,
+        logs=logs,
+        seconds=time.perf_counter() - started,
+        workdir=kept,
+        mode=mode,
+        task_name=prepared.template.id.name,
+        notes=notes,
+    )
+
+
+def _error_document(outputs: Path) -> RunError | None:
+    from flyteidl.core.errors_pb2 import ContainerError, ErrorDocument
+    from flyteidl.core.execution_pb2 import ExecutionError
+
+    for path in sorted(outputs.glob("error*.pb")):
+        document = ErrorDocument()
+        document.ParseFromString(path.read_bytes())
+        error = document.error
+        kind = ExecutionError.ErrorKind.Name(error.origin) if error.origin else "SYSTEM"
+        detail = error.message
+        message = _last_line(detail) or error.code
+        recoverable = ContainerError.Kind.Name(error.kind)
+        return RunError(
+            kind="USER" if kind == "USER" else "SYSTEM",
+            code=f"{error.code or 'UNKNOWN'} ({recoverable})",
+            message=message,
+            detail=detail,
+        )
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if not line.startswith(("Message:", "Traceback", "File ", "^")) and ":" in line:
+            return line
+    return lines[-1] if lines else ""
+
+
+def _read_outputs(prepared: Prepared) -> tuple[RunError | None, dict[str, Any]]:
+    from flyteidl.core.literals_pb2 import LiteralMap
+
+    path = prepared.folder.outputs / "outputs.pb"
+    if not path.exists():
+        return RunError("SYSTEM", "NoOutputs", "pyflyte-execute wrote neither outputs.pb nor an error document"), {}
+    literal_map = LiteralMap()
+    literal_map.ParseFromString(path.read_bytes())
+    declared = set(prepared.template.interface.outputs.variables)
+    missing = declared - set(literal_map.literals)
+    if missing:
+        return RunError("USER", "MissingOutputs", f"outputs not produced: {', '.join(sorted(missing))}"), {}
+    try:
+        return None, decode_outputs(literal_map, prepared.template, prepared.task)
+    except Exception as exc:
+        return RunError("USER", "OutputDecode", f"outputs do not match the declared interface: {exc}", str(exc)), {}
+
+
+def _positional_outputs(probe: Path) -> RunError | None:
+    import json
+
+    if not probe.exists():
+        return None
+    record = json.loads(probe.read_text())
+    if record.get("returned") != "positional":
+        return None
+    order = ", ".join(record["order"])
+    return RunError(
+        "USER",
+        "PositionalOutputs",
+        f"the executor returned {len(record['order'])} outputs by position; pyflyte-execute assigned them in "
+        f"this process's protobuf map order ({order}), which changes from run to run. "
+        "Return outputs_by_name(tt, name=value, ...) from jupyter_shimtask instead",
+    )

@@ -1,0 +1,106 @@
+"""Subprocess mode: the real pyflyte-execute, with exactly the template's container args."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..errors import ShimTaskError
+from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, import_roots
+
+
+def executable(name: str) -> str:
+    """``name`` from this interpreter's own bin folder first, so the kernel's flytekit runs it."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        raise ShimTaskError(f"{name} not found next to {sys.executable} or on PATH; is flytekit installed?")
+    return found
+
+
+def child_env(prepared: Prepared, *, python_path: list[str], tmp: str) -> dict[str, str]:
+    env = {**os.environ, **prepared.env}
+    existing = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*python_path, *existing]))
+    env["TMPDIR"] = tmp
+    env["SHIMTASK_PROBE"] = str(prepared.folder.probe)
+    env.pop("FLYTE_FAIL_ON_ERROR", None)
+    return env
+
+
+def run_process_group(
+    command: list[str], *, env: dict[str, str], cwd: str, timeout: float | None, on_log: LogSink | None
+) -> tuple[int | None, str, RunError | None]:
+    """Run ``command`` in its own process group, streaming output; the group never outlives the call."""
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        text=True,
+        errors="replace",
+    )
+    lines: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if on_log:
+                on_log(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    failure = None
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the process group was killed")
+    finally:
+        _kill_group(process)
+        reader.join(timeout=5)
+    return process.returncode, "".join(lines), failure
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def run_in_subprocess(
+    prepared: Prepared, *, keep: bool, timeout: float | None = None, on_log: LogSink | None = None
+) -> RunResult:
+    started = time.perf_counter()
+    command = [executable(prepared.args[0]), *prepared.args[1:]]
+    env = child_env(prepared, python_path=[str(PROBE_DIR), *import_roots(prepared)], tmp=str(prepared.folder.tmp))
+    try:
+        status, logs, failure = run_process_group(
+            command, env=env, cwd=str(prepared.folder.root), timeout=timeout, on_log=on_log
+        )
+    except BaseException:
+        prepared.folder.remove(keep=False)
+        raise
+    if failure is None and status:
+        failure = _exit_failure(prepared, status, logs)
+    return finish(prepared, mode="subprocess", logs=logs, started=started, keep=keep, failure=failure)
+
+
+def _exit_failure(prepared: Prepared, status: int, logs: str) -> RunError | None:
+    """A non-zero exit without an error document (killed, crashed interpreter, bad arguments)."""
+    if any(prepared.folder.outputs.glob("error*.pb")):
+        return None
+    tail = "\n".join(logs.strip().splitlines()[-20:])
+    reason = f"signal {-status}" if status < 0 else f"exit status {status}"
+    return RunError("SYSTEM", "ProcessFailed", f"pyflyte-execute ended with {reason}", tail)

@@ -1,0 +1,216 @@
+"""TaskTemplates: build them from tasks, read and write them, and measure them."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from .config import settings as current_settings
+from .errors import TemplateError
+
+if TYPE_CHECKING:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+    from flytekit.configuration import SerializationSettings
+
+TemplateLike = Union["TaskTemplate", str, Path, bytes, Any]
+RESOLVER_SEPARATOR = "--"
+
+
+def default_serialization_settings() -> SerializationSettings:
+    from flytekit.configuration import ImageConfig, SerializationSettings
+
+    return SerializationSettings(
+        project="shimtask",
+        domain="development",
+        version="local",
+        image_config=ImageConfig.auto_default_image(),
+    )
+
+
+def serialize(task: Any, settings: SerializationSettings | None = None) -> TaskTemplate:
+    """The TaskTemplate flytekit's own translator produces for ``task``."""
+    from flytekit.core.base_task import Task
+    from flytekit.tools.translator import get_serializable
+
+    if not isinstance(task, Task):
+        raise TemplateError(f"expected a flytekit task, got {type(task).__name__}")
+    settings = settings or default_serialization_settings()
+    try:
+        spec = get_serializable(OrderedDict(), settings, task)
+        return spec.template.to_flyte_idl()
+    except (TypeError, ValueError) as exc:
+        from .fidelity import non_json_paths
+
+        paths = non_json_paths(_custom_of(task, settings))
+        if paths:
+            where = ", ".join(f"{path} ({kind})" for path, kind in paths[:5])
+            raise TemplateError(
+                f"task {task.name!r}: custom holds values that are not JSON: {where}", detail=str(exc)
+            ) from exc
+        raise TemplateError(f"task {task.name!r} cannot be serialized: {exc}", detail=str(exc)) from exc
+
+
+def _custom_of(task: Any, settings: SerializationSettings) -> Any:
+    try:
+        return task.get_custom(settings)
+    except Exception:
+        return None
+
+
+def as_template(obj: TemplateLike) -> TaskTemplate:
+    """A TaskTemplate message from a task, a message, a flytekit model, a file path or raw bytes."""
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+    from flytekit.models.task import TaskTemplate as TaskTemplateModel
+
+    if isinstance(obj, TaskTemplate):
+        return obj
+    if isinstance(obj, TaskTemplateModel):
+        return obj.to_flyte_idl()
+    if isinstance(obj, (str, Path)):
+        return load_template(obj)
+    if isinstance(obj, (bytes, bytearray)):
+        return parse_template(bytes(obj), source="bytes")
+    return serialize(obj)
+
+
+def load_template(path: str | Path) -> TaskTemplate:
+    """Read a TaskTemplate from ``.pb`` (binary), ``.json`` or ``.yaml``."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise TemplateError(f"{path}: no such file")
+    if path.is_dir():
+        raise TemplateError(f"{path}: is a folder, expected a TaskTemplate file")
+    data = path.read_bytes()
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".yaml", ".yml"):
+        return _parse_text(data, suffix, source=str(path))
+    return parse_template(data, source=str(path))
+
+
+def parse_template(data: bytes, source: str = "bytes") -> TaskTemplate:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+    from google.protobuf.message import DecodeError
+    from google.protobuf.unknown_fields import UnknownFieldSet
+
+    if not data:
+        raise TemplateError(f"{source}: empty file, not a TaskTemplate")
+    template = TaskTemplate()
+    try:
+        template.ParseFromString(data)
+    except DecodeError as exc:
+        raise TemplateError(f"{source}: not a TaskTemplate ({exc})") from exc
+    if len(UnknownFieldSet(template)) or not template.id.name and not template.type:
+        raise TemplateError(f"{source}: not a TaskTemplate (no task id or type; wrong message or corrupt bytes)")
+    return template
+
+
+def _parse_text(data: bytes, suffix: str, source: str) -> TaskTemplate:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+    from google.protobuf import json_format
+
+    try:
+        if suffix == ".json":
+            document = json.loads(data)
+        else:
+            import yaml
+
+            document = yaml.safe_load(data)
+        return json_format.ParseDict(document, TaskTemplate())
+    except Exception as exc:
+        raise TemplateError(f"{source}: not a TaskTemplate document ({exc})") from exc
+
+
+def template_to_dict(template: TaskTemplate) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(template)
+
+
+def template_to_json(template: TaskTemplate) -> str:
+    return json.dumps(template_to_dict(template), indent=2)
+
+
+def save_template(template: TaskTemplate, path: str | Path) -> Path:
+    """Write ``template`` as ``.pb``, ``.json`` or ``.yaml``, chosen by the suffix."""
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        payload = template_to_json(template).encode()
+    elif suffix in (".yaml", ".yml"):
+        import yaml
+
+        payload = yaml.safe_dump(template_to_dict(template), sort_keys=False).encode()
+    elif suffix == ".pb":
+        payload = template.SerializeToString()
+    else:
+        raise TemplateError(f"{path}: unknown format; use .pb, .json or .yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    return path
+
+
+def executor_path(template: TaskTemplate) -> str | None:
+    """The ``module.Class`` the template's container args name as its executor, if any."""
+    args = list(template.container.args)
+    if RESOLVER_SEPARATOR not in args:
+        return None
+    loader_args = args[args.index(RESOLVER_SEPARATOR) + 1 :]
+    return loader_args[-1] if len(loader_args) >= 2 else None
+
+
+Status = Literal["ok", "warn", "over"]
+
+
+@dataclass(frozen=True)
+class SizeReport:
+    """Serialized bytes of a template, in total, per top-level field and per ``custom`` key."""
+
+    total: int
+    fields: dict[str, int]
+    custom: dict[str, int]
+    warn_bytes: int
+    over_bytes: int
+    status: Status = field(init=False)
+
+    def __post_init__(self) -> None:
+        status: Status = "ok"
+        if self.total > self.over_bytes:
+            status = "over"
+        elif self.total > self.warn_bytes:
+            status = "warn"
+        object.__setattr__(self, "status", status)
+
+    def __str__(self) -> str:
+        lines = [f"{self.total:,} bytes ({self.status}; warn > {self.warn_bytes:,}, over > {self.over_bytes:,})"]
+        lines += [f"  {name:<20} {size:>12,}" for name, size in self.fields.items()]
+        if self.custom:
+            lines.append("  custom keys:")
+            lines += [f"    {key:<18} {size:>12,}" for key, size in self.custom.items()]
+        return "\n".join(lines)
+
+
+def size_report(template: TemplateLike, warn_bytes: int | None = None, over_bytes: int | None = None) -> SizeReport:
+    """Measure ``template``; each part's bytes are its share of ``ByteSize()`` (the parts add up)."""
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+    from google.protobuf.struct_pb2 import Struct
+
+    template = as_template(template)
+    config = current_settings()
+    fields: dict[str, int] = {}
+    for descriptor, value in template.ListFields():
+        fields[descriptor.name] = TaskTemplate(**{descriptor.name: value}).ByteSize()
+    custom: dict[str, int] = {}
+    for key, value in template.custom.fields.items():
+        alone = Struct()
+        alone.fields[key].CopyFrom(value)
+        custom[key] = alone.ByteSize()
+    return SizeReport(
+        total=template.ByteSize(),
+        fields=dict(sorted(fields.items(), key=lambda kv: -kv[1])),
+        custom=dict(sorted(custom.items(), key=lambda kv: -kv[1])),
+        warn_bytes=config.warn_bytes if warn_bytes is None else warn_bytes,
+        over_bytes=config.over_bytes if over_bytes is None else over_bytes,
+    )
