@@ -14,14 +14,18 @@ from .base import PROBE_DIR, LogSink, Prepared, RunResult, finish, import_roots
 
 
 class _Tee(io.TextIOBase):
+    """Captures the executor's stdout; the sink sees it with the real stdout restored."""
+
     def __init__(self, sink: LogSink | None, buffer: io.StringIO):
         self.sink = sink
         self.buffer = buffer
+        self.stdout = sys.stdout
 
     def write(self, text: str) -> int:
         self.buffer.write(text)
         if self.sink and text:
-            self.sink(text)
+            with contextlib.redirect_stdout(self.stdout):
+                self.sink(text)
         return len(text)
 
 

@@ -1,0 +1,156 @@
+"""Cell text -> a content-hashed module in the workspace -> the tasks it defines."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .config import settings
+from .errors import AuthoringError
+from .template import executor_path, serialize
+
+if TYPE_CHECKING:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+
+DEFAULT_STEM = "shimtask_cell"
+
+
+@dataclass
+class DefinedTask:
+    variable: str
+    task: Any
+    template: TaskTemplate
+    previous: TaskTemplate | None = None
+
+    @property
+    def executor(self) -> str:
+        return executor_path(self.template) or "-"
+
+
+@dataclass
+class CellModule:
+    module: ModuleType
+    path: Path
+    tasks: list[DefinedTask] = field(default_factory=list)
+
+    @property
+    def public_names(self) -> dict[str, Any]:
+        names = getattr(self.module, "__all__", None) or [n for n in vars(self.module) if not n.startswith("_")]
+        return {name: getattr(self.module, name) for name in names}
+
+
+class Registry:
+    """Templates of the tasks defined so far, by task name, newest last."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[TaskTemplate]] = {}
+        self.tasks: dict[str, Any] = {}
+
+    def record(self, task: Any, template: TaskTemplate) -> TaskTemplate | None:
+        """Keep ``template``; return the version it replaces when the two differ."""
+        versions = self.history.setdefault(task.name, [])
+        self.tasks[task.name] = task
+        if versions and _same(versions[-1], template):
+            return None
+        previous = versions[-1] if versions else None
+        versions.append(template)
+        return previous
+
+
+def _same(a: TaskTemplate, b: TaskTemplate) -> bool:
+    return a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
+
+
+registry = Registry()
+
+
+def module_name_for(source: str, stem: str | None) -> str:
+    """``stem_<hash>``: the hash covers the code and the runtime it was written for, like %%cython."""
+    import flytekit
+
+    stem = stem or DEFAULT_STEM
+    if not stem.isidentifier():
+        raise AuthoringError(f"{stem!r} is not a valid module name (letters, digits, underscores)")
+    key = "\0".join([source, flytekit.__version__, sys.version])
+    return f"{stem}_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+
+
+def build_module(source: str, stem: str | None = None) -> CellModule:
+    """Write ``source`` as a real module in the workspace, import it and collect its tasks."""
+    modules_dir = settings().modules_dir
+    name = module_name_for(source, stem)
+    path = modules_dir / f"{name}.py"
+    try:
+        compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        line = (exc.text or "").rstrip()
+        raise AuthoringError(
+            f"SyntaxError in cell line {exc.lineno}: {exc.msg}" + (f": {line.strip()}" if line else ""),
+            detail=str(exc),
+        ) from None
+    _write_once(path, source)
+    _ensure_importable(modules_dir)
+    module = _import(name, path)
+    cell = CellModule(module=module, path=path)
+    cell.tasks = collect_tasks(module)
+    if not cell.tasks:
+        raise AuthoringError(
+            "the cell defines no template-only task (an instance of a PythonCustomizedContainerTask subclass)"
+        )
+    return cell
+
+
+def collect_tasks(module: ModuleType) -> list[DefinedTask]:
+    from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
+
+    tasks = []
+    for variable, value in vars(module).items():
+        if variable.startswith("_") or not isinstance(value, PythonCustomizedContainerTask):
+            continue
+        template = serialize(value)
+        tasks.append(DefinedTask(variable, value, template, registry.record(value, template)))
+    return tasks
+
+
+def _write_once(path: Path, source: str) -> None:
+    if path.exists() and path.read_text() == source:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(source)
+    os.replace(temporary, path)
+
+
+def _ensure_importable(modules_dir: Path) -> None:
+    if str(modules_dir) not in sys.path:
+        sys.path.insert(0, str(modules_dir))
+    importlib.invalidate_caches()
+
+
+def _import(name: str, path: Path) -> ModuleType:
+    existing = sys.modules.get(name)
+    if existing is not None and getattr(existing, "__file__", None) == str(path):
+        return existing
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise exc.with_traceback(_from_cell(exc.__traceback__, path)) from None
+
+
+def _from_cell(tb: TracebackType | None, path: Path) -> TracebackType | None:
+    """Drop importlib's frames so the traceback starts at the cell's own line."""
+    cursor = tb
+    while cursor is not None:
+        if cursor.tb_frame.f_code.co_filename == str(path):
+            return cursor
+        cursor = cursor.tb_next
+    return tb

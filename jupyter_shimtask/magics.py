@@ -1,0 +1,166 @@
+"""``%%shimtask`` and ``%shimtask``: parse arguments, call the API, display. No logic of their own."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.utils.process import arg_split
+
+from .config import ShimTask, use
+from .errors import ShimTaskError
+
+COMMANDS = ("run", "list", "template", "size", "check", "why")
+
+
+@magics_class
+class ShimTaskMagics(Magics):
+    last_error: ShimTaskError | None = None
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="Module name stem (default: shimtask_cell); the module is NAME_<hash>.")
+    @argument("--quiet", "-q", action="store_true", help="Do not show the summary of the defined tasks.")
+    @cell_magic
+    def shimtask(self, line: str, cell: str) -> Any:
+        """Turn the cell into a real module in the workspace and bind its public names.
+
+        The module is importable by a fresh process (and inside images), so the template's
+        executor path works with pyflyte-execute. Edited cells become new modules.
+        """
+        from .authoring import build_module
+        from .views import TaskSummary
+
+        args = parse_argstring(self.shimtask, line)
+        with self._errors():
+            module = build_module(self.shell.transform_cell(cell), args.name)
+        self.shell.user_ns.update(module.public_names)
+        return None if args.quiet else TaskSummary(module.tasks)
+
+    @magic_arguments()
+    @argument("command", choices=COMMANDS, help="What to do.")
+    @argument("target", nargs="?", help="A task variable, a task name, or a template file (.pb/.json/.yaml).")
+    @argument("inputs", nargs="*", help="Run inputs as name=value (Python literals; text otherwise).")
+    @argument("--mode", "-m", choices=("process", "subprocess", "image"), help="Run mode (default: ShimTask.mode).")
+    @argument("--timeout", type=float, help="Run timeout in seconds.")
+    @argument("--keep", action="store_true", help="Keep the run folder.")
+    @argument("--image", help="Image for --mode image (default: the template's own).")
+    @argument("--engine", choices=("docker", "podman"), help="Container engine for --mode image.")
+    @argument("--inputs-from", dest="inputs_from", help="A Python expression giving a dict of inputs.")
+    @argument("--save", help="With template: also write it to this .pb, .json or .yaml file.")
+    @line_magic("shimtask")
+    def shimtask_line(self, line: str) -> Any:
+        """Work with template-only tasks: run, list, template, size, check, why.
+
+        Examples::
+
+            %shimtask run greet name=world
+            %shimtask run greet --mode subprocess name=world
+            %shimtask template greet --save greet.pb
+            %shimtask size greet
+        """
+        # intermixed: options may come after the inputs (`run greet name=x --mode subprocess`)
+        args = self.shimtask_line.parser.parse_intermixed_args(arg_split(line))
+        if args.command == "why":
+            return self._why()
+        with self._errors():
+            return getattr(self, f"_{args.command}")(args)
+
+    def _run(self, args: Any) -> Any:
+        from .literals import parse_assignments
+        from .runners import run
+
+        target = self._target(args)
+        inputs = self.shell.ev(args.inputs_from) if args.inputs_from else {}
+        inputs.update(parse_assignments(args.inputs, _string_inputs(target)))
+        return run(
+            target,
+            inputs,
+            mode=args.mode,
+            timeout=args.timeout,
+            keep=args.keep or None,
+            image=args.image,
+            engine=args.engine,
+            on_log=_write_through,
+        )
+
+    def _list(self, args: Any) -> Any:
+        from .authoring import DefinedTask, registry
+        from .views import TaskSummary
+
+        return TaskSummary(
+            [DefinedTask(name, registry.tasks[name], versions[-1]) for name, versions in registry.history.items()]
+        )
+
+    def _template(self, args: Any) -> Any:
+        from IPython.display import JSON
+
+        from .template import as_template, save_template, template_to_dict
+
+        template = as_template(self._target(args))
+        if args.save:
+            print(f"saved {save_template(template, args.save)}")
+        return JSON(template_to_dict(template), expanded=True)
+
+    def _size(self, args: Any) -> Any:
+        from .template import size_report
+
+        return size_report(self._target(args))
+
+    def _check(self, args: Any) -> Any:
+        from .fidelity import check
+
+        findings = check(self._target(args))
+        print("\n".join(map(str, findings)) or "no findings")
+
+    def _why(self) -> None:
+        error = self.last_error
+        print(error.detail or str(error) if error else "no error so far")
+
+    def _target(self, args: Any) -> Any:
+        from pathlib import Path
+
+        from .authoring import registry
+
+        name = args.target
+        if not name:
+            raise ShimTaskError(f"{args.command} needs a task: a variable, a task name or a template file")
+        if name in self.shell.user_ns:
+            return self.shell.user_ns[name]
+        if name in registry.tasks:
+            return registry.tasks[name]
+        if Path(name).expanduser().exists() or name.endswith((".pb", ".json", ".yaml", ".yml")):
+            return name
+        known = ", ".join(sorted(registry.tasks)) or "none yet"
+        raise ShimTaskError(f"no task or template named {name!r} (tasks defined: {known})")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """ShimTaskErrors become one-line UsageErrors; ``%shimtask why`` shows the rest."""
+        try:
+            yield
+        except ShimTaskError as error:
+            self.last_error = error
+            hint = "  (%shimtask why: details)" if error.detail else ""
+            raise UsageError(f"{error}{hint}") from None
+
+
+def _string_inputs(target: Any) -> set[str]:
+    interface = getattr(target, "python_interface", None)
+    return {name for name, kind in interface.inputs.items() if kind is str} if interface else set()
+
+
+def _write_through(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def register(ipython: Any) -> None:
+    config = ShimTask(parent=ipython)
+    use(config)
+    ipython.configurables.append(config)
+    ipython.register_magics(ShimTaskMagics)

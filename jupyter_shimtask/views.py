@@ -1,0 +1,49 @@
+"""Plain displays: what a %%shimtask cell defined. (The inspector widget lives in ``inspector``.)"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .template import size_report
+
+if TYPE_CHECKING:
+    from .authoring import DefinedTask
+
+COLUMNS = ("variable", "task", "type", "executor", "image", "bytes")
+
+
+@dataclass
+class TaskSummary:
+    tasks: list[DefinedTask]
+
+    def rows(self) -> list[tuple[str, ...]]:
+        rows = []
+        for defined in self.tasks:
+            report = size_report(defined.template)
+            size = f"{report.total:,}" + ("" if report.status == "ok" else f" ({report.status})")
+            rows.append(
+                (
+                    defined.variable,
+                    defined.template.id.name,
+                    defined.template.type,
+                    defined.executor,
+                    defined.template.container.image,
+                    size,
+                )
+            )
+        return rows
+
+    def __repr__(self) -> str:
+        rows = [COLUMNS, *self.rows()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+        return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{name}</th>" for name in COLUMNS)
+        body = "".join(
+            "<tr>" + "".join(f"<td><code>{html.escape(cell)}</code></td>" for cell in row) + "</tr>"
+            for row in self.rows()
+        )
+        return f'<table class="shimtask-summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
