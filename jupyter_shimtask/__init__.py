@@ -42,4 +42,14 @@ def load_ipython_extension(ipython: Any) -> None:
     register(ipython)
 
 
-__all__ = [*_API, "load_ipython_extension"]
+__all__ = [
+    "ShimTaskError",
+    "check",
+    "load_ipython_extension",
+    "load_template",
+    "outputs_by_name",
+    "run",
+    "save_template",
+    "serialize",
+    "size_report",
+]

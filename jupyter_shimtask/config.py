@@ -14,24 +14,20 @@ MIB = 1024 * 1024
 class ShimTask(Configurable):
     """jupyter-shimtask settings."""
 
-    workspace = Unicode(
-        help="Folder holding the modules written by %%shimtask cells and the runs' raw outputs."
-    ).tag(config=True)
-    mode = Enum(
-        ["process", "subprocess", "image"], default_value="process", help="Default run mode."
-    ).tag(config=True)
-    warn_bytes = Int(
-        MIB, help="Template size that earns a warning (the workflow CRD in etcd holds ~1-1.5 MB)."
-    ).tag(config=True)
-    over_bytes = Int(
-        4 * MIB, help="Template size the platform rejects (flyteadmin's default gRPC message limit)."
-    ).tag(config=True)
-    timeout = Float(
-        0.0, help="Default run timeout in seconds; 0 means none."
-    ).tag(config=True)
-    engine = Enum(
-        ["docker", "podman"], default_value="docker", help="Container engine for image runs."
-    ).tag(config=True)
+    workspace = Unicode(help="Folder holding the modules written by %%shimtask cells and the runs' raw outputs.").tag(
+        config=True
+    )
+    mode = Enum(["process", "subprocess", "image"], default_value="process", help="Default run mode.").tag(config=True)
+    warn_bytes = Int(MIB, help="Template size that earns a warning (the workflow CRD in etcd holds ~1-1.5 MB).").tag(
+        config=True
+    )
+    over_bytes = Int(4 * MIB, help="Template size the platform rejects (flyteadmin's default gRPC message limit).").tag(
+        config=True
+    )
+    timeout = Float(0.0, help="Default run timeout in seconds; 0 means none.").tag(config=True)
+    engine = Enum(["docker", "podman"], default_value="docker", help="Container engine for image runs.").tag(
+        config=True
+    )
     keep = Bool(False, help="Keep each run's folder for inspection.").tag(config=True)
 
     @default("workspace")

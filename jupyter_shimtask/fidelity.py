@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -63,7 +62,11 @@ def custom_changes(before: Any, after: Any, path: str = "custom") -> list[Findin
         for key, value in before.items():
             if not isinstance(key, str):
                 findings.append(
-                    Finding("custom-key-becomes-string", f"{path}.{key}", f"{type(key).__name__} key becomes '{key}'")
+                    Finding(
+                        "custom-key-becomes-string",
+                        f"{path}.{key}",
+                        f"{type(key).__name__} key becomes '{key}'",
+                    )
                 )
             if str(key) not in after:
                 findings.append(Finding("custom-value-dropped", f"{path}.{key}", f"{value!r} is missing", "error"))
@@ -76,7 +79,7 @@ def custom_changes(before: Any, after: Any, path: str = "custom") -> list[Findin
             findings.append(Finding("custom-tuple-becomes-list", path, "a tuple arrives as a list"))
         if not isinstance(after, list) or len(after) != len(before):
             return [*findings, _changed(path, before, after)]
-        for index, (old, new) in enumerate(zip(before, after)):
+        for index, (old, new) in enumerate(zip(before, after, strict=True)):
             findings += custom_changes(old, new, f"{path}[{index}]")
         return findings
     return [] if before == after else [_changed(path, before, after)]

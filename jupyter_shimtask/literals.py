@@ -61,15 +61,19 @@ def encode_inputs(
         if unknown:
             parts.append("unknown " + ", ".join(unknown) + f" (inputs are: {', '.join(declared) or 'none'})")
         raise InputError("; ".join(parts))
-    literals = {}
     from flytekit.models.types import LiteralType
+    from flytekit.utils.asyn import loop_manager
 
+    # The async entry point: the sync one memoizes by value, so a second run would get a URI in an
+    # earlier run's (deleted) folder.
+    to_literal = loop_manager.synced(TypeEngine.async_to_literal)
+    literals = {}
     with data_context(raw_dir) as ctx:
         for name, variable in declared.items():
             value = values[name] if name in values else defaults[name]
             python_type = types[name]
             try:
-                literal = TypeEngine.to_literal(ctx, value, python_type, LiteralType.from_flyte_idl(variable.type))
+                literal = to_literal(ctx, value, python_type, LiteralType.from_flyte_idl(variable.type))
             except Exception as exc:
                 raise InputError(
                     f"input {name}: expected {_type_name(python_type)}, got {type(value).__name__} {value!r:.60}",

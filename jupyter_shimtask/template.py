@@ -102,7 +102,7 @@ def parse_template(data: bytes, source: str = "bytes") -> TaskTemplate:
         template.ParseFromString(data)
     except DecodeError as exc:
         raise TemplateError(f"{source}: not a TaskTemplate ({exc})") from exc
-    if len(UnknownFieldSet(template)) or not template.id.name and not template.type:
+    if len(UnknownFieldSet(template)) or (not template.id.name and not template.type):
         raise TemplateError(f"{source}: not a TaskTemplate (no task id or type; wrong message or corrupt bytes)")
     return template
 

@@ -32,6 +32,8 @@ def run(
     mode = mode or config.mode
     if mode not in MODES:
         raise ShimTaskError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "process" and timeout is not None:
+        raise ShimTaskError("timeout needs mode subprocess or image: an in-process run cannot be stopped safely")
     timeout = timeout if timeout is not None else (config.timeout or None)
     keep = config.keep if keep is None else keep
     prepared = prepare(task_or_template, inputs)

@@ -51,10 +51,7 @@ class RunResult:
 
     def __str__(self) -> str:
         head = f"{self.task_name or 'task'} [{self.mode}] {'ok' if self.ok else 'FAILED'} in {self.seconds:.2f}s"
-        if self.ok:
-            body = [f"  {name} = {value!r}" for name, value in self.outputs.items()]
-        else:
-            body = [f"  {self.error}"]
+        body = [f"  {name} = {value!r}" for name, value in self.outputs.items()] if self.ok else [f"  {self.error}"]
         body += [f"  note: {note}" for note in self.notes]
         if self.workdir:
             body.append(f"  kept: {self.workdir}")

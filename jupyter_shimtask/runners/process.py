@@ -56,9 +56,13 @@ def _isolated(prepared: Prepared, buffer: io.StringIO, on_log: LogSink | None) -
 
 def run_in_process(prepared: Prepared, *, keep: bool, on_log: LogSink | None = None) -> RunResult:
     from flytekit.bin.entrypoint import execute_task_cmd
+    from flytekit.core.type_engine import TypeEngine
 
     started = time.perf_counter()
     buffer = io.StringIO()
+    # A fresh pyflyte-execute process starts with an empty literal cache; without this, outputs equal
+    # to an earlier run's would point into that run's folder.
+    TypeEngine._LITERAL_CACHE.clear()
     with _isolated(prepared, buffer, on_log), contextlib.suppress(SystemExit):
         execute_task_cmd.main(args=prepared.args[1:], prog_name=prepared.args[0], standalone_mode=False)
     return finish(prepared, mode="process", logs=buffer.getvalue(), started=started, keep=keep)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ShimTaskError
@@ -62,7 +64,8 @@ def run_process_group(
     reader.start()
     failure = None
     try:
-        process.wait(timeout=timeout)
+        with ctrl_c_interrupts():
+            process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the process group was killed")
     finally:
@@ -71,11 +74,22 @@ def run_process_group(
     return process.returncode, "".join(lines), failure
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+@contextlib.contextmanager
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt while we wait (importing flytekit makes SIGINT call exit(1))."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     process.wait()
 
 

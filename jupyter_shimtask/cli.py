@@ -1,0 +1,116 @@
+"""``shimtask``: the same API from a shell. Exit status 0 only on success."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .errors import ShimTaskError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shimtask", description="Inspect and run Flyte TaskTemplates.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the template's executor and print its outputs")
+    run.add_argument("template", help="TaskTemplate file (.pb, .json or .yaml)")
+    run.add_argument("--inputs", default="{}", help='inputs as a JSON object, e.g. \'{"name": "world"}\'')
+    run.add_argument("--mode", choices=("process", "subprocess", "image"), default="subprocess")
+    run.add_argument("--timeout", type=float)
+    run.add_argument("--keep", action="store_true", help="keep the run folder")
+    run.add_argument("--image", help="image for --mode image (default: the template's own)")
+    run.add_argument("--engine", choices=("docker", "podman"))
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    size = commands.add_parser("size", help="bytes of the template, per field and per custom key")
+    size.add_argument("template")
+    size.add_argument("--json", action="store_true")
+
+    check = commands.add_parser("check", help="fidelity findings for the template")
+    check.add_argument("template")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except ShimTaskError as error:
+        print(f"shimtask: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runners import run
+
+    try:
+        inputs = json.loads(args.inputs)
+    except json.JSONDecodeError as exc:
+        raise ShimTaskError(f"--inputs is not JSON: {exc}") from None
+    if not isinstance(inputs, dict):
+        raise ShimTaskError("--inputs must be a JSON object of name: value")
+    result = run(
+        args.template,
+        inputs,
+        mode=args.mode,
+        timeout=args.timeout,
+        keep=args.keep,
+        image=args.image,
+        engine=args.engine,
+        on_log=None if args.json else sys.stderr.write,
+    )
+    if args.json:
+        print(json.dumps(_result_document(result), indent=2, default=str))
+    else:
+        print(result)
+    return 0 if result.ok else 1
+
+
+def _result_document(result: Any) -> dict[str, Any]:
+    error = result.error
+    return {
+        "ok": result.ok,
+        "task": result.task_name,
+        "mode": result.mode,
+        "seconds": round(result.seconds, 3),
+        "outputs": {name: _jsonable(value) for name, value in result.outputs.items()},
+        "error": None if error is None else vars(error),
+        "notes": result.notes,
+        "workdir": str(result.workdir) if result.workdir else None,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and type(value).__name__ == "DataFrame":
+        return value.to_dict(orient="records")
+    if isinstance(value, (str, int, float, bool, list, dict)) or value is None:
+        return value
+    return str(value)
+
+
+def _size(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .template import size_report
+
+    report = size_report(args.template)
+    print(json.dumps(asdict(report), indent=2) if args.json else report)
+    return 0 if report.status != "over" else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .fidelity import check
+
+    findings = check(args.template)
+    for finding in findings:
+        print(finding)
+    return 1 if any(finding.severity == "error" for finding in findings) else 0
+
+
+_COMMANDS = {"run": _run, "size": _size, "check": _check}
+
+if __name__ == "__main__":
+    sys.exit(main())
