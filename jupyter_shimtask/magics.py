@@ -64,7 +64,7 @@ class ShimTaskMagics(Magics):
             %shimtask size greet
         """
         # intermixed: options may come after the inputs (`run greet name=x --mode subprocess`)
-        args = self.shimtask_line.parser.parse_intermixed_args(arg_split(line))
+        args = self.shimtask_line.parser.parse_intermixed_args(arg_split(line, posix=True))
         if args.command == "why":
             return self._why()
         with self._errors():
@@ -162,5 +162,5 @@ def _write_through(text: str) -> None:
 def register(ipython: Any) -> None:
     config = ShimTask(parent=ipython)
     use(config)
-    ipython.configurables.append(config)
+    ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, ShimTask)] + [config]
     ipython.register_magics(ShimTaskMagics)

@@ -14,19 +14,24 @@ from .base import PROBE_DIR, LogSink, Prepared, RunResult, finish, import_roots
 
 
 class _Tee(io.TextIOBase):
-    """Captures the executor's stdout; the sink sees it with the real stdout restored."""
+    """Captures the executor's output; the sink sees it with the real streams restored."""
 
     def __init__(self, sink: LogSink | None, buffer: io.StringIO):
         self.sink = sink
         self.buffer = buffer
         self.stdout = sys.stdout
+        self.stderr = sys.stderr
 
     def write(self, text: str) -> int:
         self.buffer.write(text)
         if self.sink and text:
-            with contextlib.redirect_stdout(self.stdout):
+            with contextlib.redirect_stdout(self.stdout), contextlib.redirect_stderr(self.stderr):
                 self.sink(text)
         return len(text)
+
+    def fileno(self) -> int:
+        # pyflyte-execute registers faulthandler on stderr, which needs a real descriptor
+        return sys.__stderr__.fileno()
 
 
 @contextlib.contextmanager
@@ -45,7 +50,11 @@ def _isolated(prepared: Prepared, buffer: io.StringIO, on_log: LogSink | None) -
     tempfile.tempdir = str(prepared.folder.tmp)
     tee = _Tee(on_log, buffer)
     try:
-        with contextlib.redirect_stdout(tee), shimtask_probe.recording(str(prepared.folder.probe)):
+        with (
+            contextlib.redirect_stdout(tee),
+            contextlib.redirect_stderr(tee),
+            shimtask_probe.recording(str(prepared.folder.probe)),
+        ):
             yield
     finally:
         tempfile.tempdir = previous_tempdir

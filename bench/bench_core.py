@@ -1,0 +1,87 @@
+"""Subprocess mode against a hand-written pyflyte-execute of the same template, and %load_ext.
+
+    python bench/bench_core.py [--repeat N]
+
+Prints medians and ratios (target: run(mode="subprocess") <= 1.05x the hand-written call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+
+def hand_written(template: Path, inputs: Path, folder: Path, index: int) -> float:
+    """What an author types today: pyflyte-execute on local files, then reading outputs.pb."""
+    from flyteidl.core.literals_pb2 import LiteralMap
+
+    outputs = folder / f"out{index}"
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            "pyflyte-execute",
+            "--inputs", str(inputs),
+            "--output-prefix", str(outputs),
+            "--raw-output-data-prefix", str(folder / f"raw{index}"),
+            "--resolver", "flytekit.core.python_customized_container_task.default_task_template_resolver",
+            "--", str(template), "sample_tasks.GreetExecutor",
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(HERE.parent / "tests")},
+    )  # fmt: skip
+    LiteralMap().ParseFromString((outputs / "outputs.pb").read_bytes())
+    return time.perf_counter() - started
+
+
+def load_ext_seconds() -> float:
+    code = (
+        "import time\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\nstarted = time.perf_counter()\n"
+        "shell.run_line_magic('load_ext', 'jupyter_shimtask')\nprint(time.perf_counter() - started)\n"
+    )
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=9)
+    repeat = parser.parse_args().repeat
+
+    import sample_tasks
+
+    from jupyter_shimtask import run, save_template, serialize
+    from jupyter_shimtask.literals import encode_inputs
+
+    folder = Path(tempfile.mkdtemp(prefix="shimtask-bench-"))
+    template = serialize(sample_tasks.greet)
+    template_path = save_template(template, folder / "task_template.pb")
+    inputs_path = folder / "inputs.pb"
+    inputs_path.write_bytes(encode_inputs(template, {"name": "bench"}).SerializeToString())
+
+    baseline, ours = [], []
+    for index in range(repeat):  # interleaved, so drift hits both alike
+        baseline.append(hand_written(template_path, inputs_path, folder, index))
+        started = time.perf_counter()
+        result = run(str(template_path), {"name": "bench"}, mode="subprocess")
+        ours.append(time.perf_counter() - started)
+        assert result.ok, result.error
+    load_ext = [load_ext_seconds() for _ in range(5)]
+
+    base, mine = statistics.median(baseline), statistics.median(ours)
+    print(f"hand-written pyflyte-execute  median {base:.3f}s  (n={repeat})")
+    print(f"run(mode='subprocess')        median {mine:.3f}s  ratio {mine / base:.3f}  (target <= 1.05)")
+    print(f"%load_ext jupyter_shimtask    median {statistics.median(load_ext) * 1000:.1f} ms  (target < 200 ms)")
+
+
+if __name__ == "__main__":
+    main()

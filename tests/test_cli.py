@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import sample_tasks
+
+from jupyter_shimtask import save_template, serialize
+
+
+@pytest.fixture
+def template_files(tmp_path: Path) -> dict[str, Path]:
+    return {
+        name: save_template(serialize(getattr(sample_tasks, name)), tmp_path / f"{name}.pb")
+        for name in ("greet", "raising", "positional")
+    }
+
+
+def shimtask(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {"PYTHONPATH": str(Path(__file__).parent)}
+    import os
+
+    return subprocess.run(["shimtask", *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **env})
+
+
+def test_run_prints_outputs(template_files, tmp_path) -> None:
+    done = shimtask("run", str(template_files["greet"]), "--inputs", '{"name": "cli"}', cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "greeting = 'Hello, cli!'" in done.stdout
+
+
+def test_run_json(template_files, tmp_path) -> None:
+    done = shimtask("run", str(template_files["greet"]), "--inputs", '{"name": "j"}', "--json", cwd=tmp_path)
+    document = json.loads(done.stdout)
+    assert document["ok"] is True and document["outputs"] == {"greeting": "Hello, j!"}
+    assert document["mode"] == "subprocess"
+
+
+def test_failed_run_exits_non_zero(template_files, tmp_path) -> None:
+    done = shimtask("run", str(template_files["raising"]), "--inputs", '{"name": "x"}', "--json", cwd=tmp_path)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["message"] == "ValueError: cannot greet 'x'"
+
+
+def test_bad_input_and_missing_file(template_files, tmp_path) -> None:
+    assert shimtask("run", str(template_files["greet"]), "--inputs", "{oops", cwd=tmp_path).returncode == 2
+    missing = shimtask("run", str(tmp_path / "absent.pb"), cwd=tmp_path)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_size_and_check(template_files, tmp_path) -> None:
+    size = shimtask("size", str(template_files["greet"]), "--json", cwd=tmp_path)
+    assert json.loads(size.stdout)["total"] == template_files["greet"].stat().st_size
+    check = shimtask("check", str(template_files["positional"]), cwd=tmp_path)
+    assert check.returncode == 0 and "positional-outputs" in check.stdout
