@@ -29,6 +29,10 @@ class ShimTask(Configurable):
         config=True
     )
     keep = Bool(False, help="Keep each run's folder for inspection.").tag(config=True)
+    warm = Bool(True, help="Run subprocess and image modes through a warm worker (same contract, ~10x faster).").tag(
+        config=True
+    )
+    warm_idle = Float(600.0, help="Seconds an idle warm worker lives before it exits.").tag(config=True)
 
     @default("workspace")
     def _default_workspace(self) -> str:

@@ -48,6 +48,7 @@ class ShimTaskMagics(Magics):
     @argument("--mode", "-m", choices=("process", "subprocess", "image"), help="Run mode (default: ShimTask.mode).")
     @argument("--timeout", type=float, help="Run timeout in seconds.")
     @argument("--keep", action="store_true", help="Keep the run folder.")
+    @argument("--cold", action="store_true", help="Start a fresh process instead of using the warm worker.")
     @argument("--image", help="Image for --mode image (default: the template's own).")
     @argument("--engine", choices=("docker", "podman"), help="Container engine for --mode image.")
     @argument("--inputs-from", dest="inputs_from", help="A Python expression giving a dict of inputs.")
@@ -85,6 +86,7 @@ class ShimTaskMagics(Magics):
             keep=args.keep or None,
             image=args.image,
             engine=args.engine,
+            warm=False if args.cold else None,
             on_log=_write_through,
         )
 

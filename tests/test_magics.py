@@ -218,3 +218,14 @@ def test_extension_from_ipython_config(tmp_path) -> None:
         check=True,
     ).stdout
     assert "method" in out
+
+
+def test_cold_flag(shell) -> None:
+    from jupyter_shimtask.runners.warm import pool
+
+    define(shell)
+    pool.stop_all()
+    assert shell.run_line_magic("shimtask", "run greet --mode subprocess --cold name=c").ok
+    assert pool.workers == {}
+    assert shell.run_line_magic("shimtask", "run greet --mode subprocess name=w").ok
+    assert len(pool.workers) == 1

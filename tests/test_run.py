@@ -16,23 +16,37 @@ from conftest import processes_mentioning
 from jupyter_shimtask import run, save_template, serialize
 from jupyter_shimtask.errors import InputError, ShimTaskError, TemplateError
 
-MODES = ["process", "subprocess"]
+MODES = [
+    pytest.param({"mode": "process"}, id="process"),
+    pytest.param({"mode": "subprocess", "warm": False}, id="cold"),
+    pytest.param({"mode": "subprocess", "warm": True}, id="warm"),
+]
+
+
+def worker_pids() -> set[int]:
+    from jupyter_shimtask.runners.warm import pool
+
+    return {worker.process.pid for worker in pool.workers.values() if worker.process}
+
+
+def run_folders(folder: Path) -> list[Path]:
+    return list(folder.glob("shimtask-run-*"))
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_greet(mode: str, private_tmp: Path) -> None:
+def test_greet(mode: dict, private_tmp: Path) -> None:
     lines: list[str] = []
-    result = run(sample_tasks.greet, {"name": "world"}, mode=mode, on_log=lines.append)
+    result = run(sample_tasks.greet, {"name": "world"}, **mode, on_log=lines.append)
     assert result.ok, result.error
     assert result.outputs == {"greeting": "Hello, world!"}
-    assert result.error is None and result.mode == mode and result.workdir is None
+    assert result.error is None and result.mode == mode["mode"] and result.workdir is None
     assert "greeting world" in result.logs and "greeting world" in "".join(lines)
-    assert list(private_tmp.iterdir()) == []
+    assert run_folders(private_tmp) == []
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_executor_exception_is_a_failed_run(mode: str) -> None:
-    result = run(sample_tasks.raising, {"name": "bob"}, mode=mode)
+def test_executor_exception_is_a_failed_run(mode: dict) -> None:
+    result = run(sample_tasks.raising, {"name": "bob"}, **mode)
     assert not result.ok and result.outputs == {}
     assert result.error.kind == "SYSTEM"  # what pyflyte-execute reports for executor exceptions
     assert result.error.message == "ValueError: cannot greet 'bob'"
@@ -41,28 +55,28 @@ def test_executor_exception_is_a_failed_run(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_positional_outputs_never_pass(mode: str) -> None:
-    result = run(sample_tasks.positional, {"n": 4}, mode=mode)
+def test_positional_outputs_never_pass(mode: dict) -> None:
+    result = run(sample_tasks.positional, {"n": 4}, **mode)
     assert not result.ok
     assert result.error.code == "PositionalOutputs"
     assert "outputs_by_name" in result.error.message
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_outputs_by_name_are_right_in_every_process(mode: str) -> None:
+def test_outputs_by_name_are_right_in_every_process(mode: dict) -> None:
     # the map order changes per process: several runs cover both orders with near certainty
     for n in range(4):
-        mixed = run(sample_tasks.by_name, {"n": n}, mode=mode)
+        mixed = run(sample_tasks.by_name, {"n": n}, **mode)
         assert mixed.outputs == {"total": n + 1, "label": str(n)}, mixed.error
-        same = run(sample_tasks.same_type, {"n": n}, mode=mode)
+        same = run(sample_tasks.same_type, {"n": n}, **mode)
         assert same.outputs == {"low": n - 1, "high": n + 1}, same.error
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_files_and_directories(mode: str, tmp_path: Path) -> None:
+def test_files_and_directories(mode: dict, tmp_path: Path) -> None:
     source = tmp_path / "words.txt"
     source.write_text("alpha\nbeta\n")
-    result = run(sample_tasks.files, {"source": str(source)}, mode=mode)
+    result = run(sample_tasks.files, {"source": str(source)}, **mode)
     assert result.ok, result.error
     assert Path(result.outputs["upper"].download()).read_text() == "ALPHA\nBETA\n"
     lines = Path(result.outputs["lines"].download())
@@ -70,25 +84,25 @@ def test_files_and_directories(mode: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_dataframes(mode: str) -> None:
+def test_dataframes(mode: dict) -> None:
     frame = pd.DataFrame({"value": [1, 2, 3]})
-    result = run(sample_tasks.frames, {"frame": frame}, mode=mode)
+    result = run(sample_tasks.frames, {"frame": frame}, **mode)
     assert result.ok, result.error
     pd.testing.assert_frame_equal(result.outputs["result"], frame.assign(doubled=[2, 4, 6]), check_dtype=False)
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_template_file_runs_unchanged(mode: str, tmp_path: Path) -> None:
+def test_template_file_runs_unchanged(mode: dict, tmp_path: Path) -> None:
     path = save_template(serialize(sample_tasks.greet), tmp_path / "greet.pb")
-    result = run(str(path), {"name": "file"}, mode=mode)
+    result = run(str(path), {"name": "file"}, **mode)
     assert result.outputs == {"greeting": "Hello, file!"}
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_executor_the_process_cannot_import(mode: str) -> None:
+def test_executor_the_process_cannot_import(mode: dict) -> None:
     template = serialize(sample_tasks.greet)
     template.container.args[-1] = "no_such_module.GreetExecutor"
-    result = run(template, {"name": "x"}, mode=mode)
+    result = run(template, {"name": "x"}, **mode)
     assert not result.ok
     assert "no_such_module" in result.error.message
     assert any("importable" in note for note in result.notes)
@@ -119,7 +133,7 @@ def test_template_without_executor() -> None:
 def test_bad_inputs(inputs: dict, message: str, private_tmp: Path) -> None:
     with pytest.raises(InputError, match=message):
         run(sample_tasks.greet, inputs, mode="subprocess")
-    assert list(private_tmp.iterdir()) == []
+    assert run_folders(private_tmp) == []
 
 
 def test_keep_leaves_the_run_folder() -> None:
@@ -132,23 +146,24 @@ def test_keep_leaves_the_run_folder() -> None:
     shutil.rmtree(result.workdir)
 
 
-def test_subprocess_leaves_no_flyte_folders(private_tmp: Path) -> None:
-    import tempfile
-
+@pytest.mark.parametrize("warm", [False, True])
+def test_subprocess_leaves_no_flyte_folders(private_tmp: Path, warm: bool) -> None:
     system_tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     before = set(system_tmp.glob("flyte*"))
-    assert run(sample_tasks.greet, {"name": "tidy"}, mode="subprocess").ok
+    assert run(sample_tasks.greet, {"name": "tidy"}, mode="subprocess", warm=warm).ok
     assert set(system_tmp.glob("flyte*")) <= before
-    assert list(Path(tempfile.gettempdir()).iterdir()) == []
+    assert run_folders(private_tmp) == []
 
 
-def test_timeout_kills_the_process_group(private_tmp: Path) -> None:
+@pytest.mark.parametrize("warm", [False, True])
+def test_timeout_kills_the_process_group(private_tmp: Path, warm: bool) -> None:
     started = time.perf_counter()
-    result = run(sample_tasks.sleeping, {"seconds": 60.0}, mode="subprocess", timeout=3)
+    result = run(sample_tasks.sleeping, {"seconds": 60.0}, mode="subprocess", timeout=3, warm=warm)
     assert time.perf_counter() - started < 20
     assert not result.ok and result.error.code == "Timeout"
-    assert processes_mentioning(str(private_tmp)) == []
-    assert list(private_tmp.iterdir()) == []
+    time.sleep(0.5)  # the warm worker reaps its child right after the connection closes
+    assert set(processes_mentioning(str(private_tmp))) <= worker_pids()
+    assert run_folders(private_tmp) == []
 
 
 def test_timeout_is_refused_in_process() -> None:
@@ -156,7 +171,8 @@ def test_timeout_is_refused_in_process() -> None:
         run(sample_tasks.greet, {"name": "x"}, mode="process", timeout=1)
 
 
-def test_interrupt_kills_the_process_group_and_cleans_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("warm", [False, True])
+def test_interrupt_kills_the_process_group_and_cleans_up(tmp_path: Path, warm: bool) -> None:
     script = textwrap.dedent(
         """
         import sys
@@ -164,23 +180,31 @@ def test_interrupt_kills_the_process_group_and_cleans_up(tmp_path: Path) -> None
         import sample_tasks
         from jupyter_shimtask import run
         try:
-            run(sample_tasks.sleeping, {{"seconds": 60.0}}, mode="subprocess")
+            run(sample_tasks.sleeping, {{"seconds": 60.0}}, mode="subprocess", warm={warm})
         except KeyboardInterrupt:
             sys.exit(130)
         sys.exit(0)
         """
-    ).format(tests=str(Path(__file__).parent))
+    ).format(tests=str(Path(__file__).parent), warm=warm)
     env = {**os.environ, "TMPDIR": str(tmp_path), "SHIMTASK_WORKSPACE": str(tmp_path / "ws")}
     parent = subprocess.Popen([sys.executable, "-c", script], env=env)
     deadline = time.monotonic() + 60
-    while not [pid for pid in processes_mentioning(str(tmp_path)) if pid != parent.pid]:
+    while not _run_started(tmp_path, parent.pid, warm):
         assert time.monotonic() < deadline, "pyflyte-execute never started"
         time.sleep(0.2)
     time.sleep(1)
     parent.send_signal(signal.SIGINT)
     assert parent.wait(timeout=30) == 130
     assert processes_mentioning(str(tmp_path)) == []
-    assert list(tmp_path.glob("shimtask-run-*")) == []
+    assert run_folders(tmp_path) == []
+    assert list(tmp_path.glob("shimtask-worker-*")) == []
+
+
+def _run_started(folder: Path, parent: int, warm: bool) -> bool:
+    """A cold run shows as a pyflyte-execute process; a warm one as the run's log file."""
+    if warm:
+        return any(folder.glob("shimtask-run-*/run.log"))
+    return any(pid != parent for pid in processes_mentioning(str(folder)))
 
 
 def test_unknown_mode() -> None:

@@ -20,6 +20,7 @@ def run(
     keep: bool | None = None,
     image: str | None = None,
     engine: str | None = None,
+    warm: bool | None = None,
     on_log: LogSink | None = None,
 ) -> RunResult:
     """Run the executor the template names, on ``inputs``; outputs come back as Python values.
@@ -27,6 +28,8 @@ def run(
     ``task_or_template``: a task object, a TaskTemplate message, or a path to a ``.pb``/``.json`` file.
     ``mode``: ``process`` (in this interpreter), ``subprocess`` (the real ``pyflyte-execute``) or
     ``image`` (the same inside a container). ``keep`` keeps the run folder for inspection.
+    ``warm`` (default ``ShimTask.warm``) sends subprocess and image runs through a long-lived
+    worker that forks a fresh child per run; ``warm=False`` starts a cold process.
     """
     config = settings()
     mode = mode or config.mode
@@ -36,6 +39,7 @@ def run(
         raise ShimTaskError("timeout needs mode subprocess or image: an in-process run cannot be stopped safely")
     timeout = timeout if timeout is not None else (config.timeout or None)
     keep = config.keep if keep is None else keep
+    warm = config.warm if warm is None else warm
     prepared = prepare(task_or_template, inputs)
     if mode == "process":
         from .process import run_in_process
@@ -44,7 +48,7 @@ def run(
     if mode == "subprocess":
         from .subprocess import run_in_subprocess
 
-        return run_in_subprocess(prepared, keep=keep, timeout=timeout, on_log=on_log)
+        return run_in_subprocess(prepared, keep=keep, timeout=timeout, on_log=on_log, warm=warm)
     from .image import run_in_image
 
     return run_in_image(

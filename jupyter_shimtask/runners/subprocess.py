@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..config import settings
 from ..errors import ShimTaskError
 from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, import_roots
 
@@ -94,21 +95,67 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 def run_in_subprocess(
-    prepared: Prepared, *, keep: bool, timeout: float | None = None, on_log: LogSink | None = None
+    prepared: Prepared,
+    *,
+    keep: bool,
+    timeout: float | None = None,
+    on_log: LogSink | None = None,
+    warm: bool = False,
 ) -> RunResult:
     started = time.perf_counter()
     command = [executable(prepared.args[0]), *prepared.args[1:]]
-    env = child_env(prepared, python_path=[str(PROBE_DIR), *import_roots(prepared)], tmp=str(prepared.folder.tmp))
+    python_path = [str(PROBE_DIR), *import_roots(prepared)]
+    env = child_env(prepared, python_path=python_path, tmp=str(prepared.folder.tmp))
+    notes = []
+    if warm and (reason := cold_only(env)):
+        warm = False
+        notes.append(f"cold run: {reason}")
     try:
-        status, logs, failure = run_process_group(
-            command, env=env, cwd=str(prepared.folder.root), timeout=timeout, on_log=on_log
-        )
+        if warm:
+            status, logs, failure = _run_warm(prepared, command, env, python_path, timeout, on_log)
+        else:
+            status, logs, failure = run_process_group(
+                command, env=env, cwd=str(prepared.folder.root), timeout=timeout, on_log=on_log
+            )
     except BaseException:
         prepared.folder.remove(keep=False)
         raise
     if failure is None and status:
         failure = _exit_failure(prepared, status, logs)
-    return finish(prepared, mode="subprocess", logs=logs, started=started, keep=keep, failure=failure)
+    result = finish(prepared, mode="subprocess", logs=logs, started=started, keep=keep, failure=failure)
+    result.notes[:0] = notes
+    return result
+
+
+def cold_only(env: dict[str, str]) -> str | None:
+    """Why a warm worker would not behave like a fresh process for this environment, if it would not."""
+    for name in env:
+        if name.startswith(("FLYTE_", "_F_")) and os.environ.get(name) != env[name]:
+            return f"the template sets {name}, which flytekit reads when it is imported"
+    return None
+
+
+def _run_warm(
+    prepared: Prepared,
+    command: list[str],
+    env: dict[str, str],
+    python_path: list[str],
+    timeout: float | None,
+    on_log: LogSink | None,
+) -> tuple[int | None, str, RunError | None]:
+    from .warm import local_launch, run_warm
+
+    log = prepared.folder.root / "run.log"
+    request = {
+        "args": command,
+        "env": env,
+        "cwd": str(prepared.folder.root),
+        "python_path": python_path[1:],
+        "log": str(log),
+    }
+    launch = local_launch(sys.executable, idle_seconds=settings().warm_idle)
+    status, failure = run_warm(("subprocess", sys.executable), launch, request, timeout=timeout, on_log=on_log)
+    return status, log.read_text(errors="replace") if log.exists() else "", failure
 
 
 def _exit_failure(prepared: Prepared, status: int, logs: str) -> RunError | None:
