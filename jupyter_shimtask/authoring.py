@@ -39,6 +39,7 @@ class CellModule:
     module: ModuleType
     path: Path
     tasks: list[DefinedTask] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
 
     @property
     def public_names(self) -> dict[str, Any]:
@@ -100,9 +101,11 @@ def build_module(source: str, stem: str | None = None) -> CellModule:
     module = _import(name, path)
     cell = CellModule(module=module, path=path)
     cell.tasks = collect_tasks(module)
-    if not cell.tasks:
+    cell.classes = defined_classes(module)
+    if not cell.tasks and not cell.classes:
         raise AuthoringError(
-            "the cell defines no template-only task (an instance of a PythonCustomizedContainerTask subclass)"
+            "the cell defines no template-only task: no PythonCustomizedContainerTask instance or subclass, "
+            "no ShimTaskExecutor subclass"
         )
     return cell
 
@@ -117,6 +120,20 @@ def collect_tasks(module: ModuleType) -> list[DefinedTask]:
         template = serialize(value)
         tasks.append(DefinedTask(variable, value, template, registry.record(value, template)))
     return tasks
+
+
+def defined_classes(module: ModuleType) -> list[str]:
+    """Task and executor classes the module itself defines (instances may come later)."""
+    from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
+    from flytekit.core.shim_task import ShimTaskExecutor
+
+    return [
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, type)
+        and issubclass(value, (PythonCustomizedContainerTask, ShimTaskExecutor))
+        and value.__module__ == module.__name__
+    ]
 
 
 def _write_once(path: Path, source: str) -> None:

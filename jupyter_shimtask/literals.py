@@ -94,7 +94,9 @@ def decode_outputs(literal_map: LiteralMap, template: TaskTemplate, task: Any = 
     model = LiteralMapModel.from_flyte_idl(literal_map)
     with data_context() as ctx:
         values = TypeEngine.literal_map_to_kwargs(ctx, model, {name: types[name] for name in model.literals})
-    return {name: _materialize(value) for name, value in values.items()}
+    # the task's declaration order; a bare template's map order changes per process, so sort
+    order = list(types) if task is not None else sorted(values)
+    return {name: _materialize(values[name]) for name in order if name in values}
 
 
 def _materialize(value: Any) -> Any:

@@ -39,7 +39,7 @@ class ShimTaskMagics(Magics):
         with self._errors():
             module = build_module(self.shell.transform_cell(cell), args.name)
         self.shell.user_ns.update(module.public_names)
-        return None if args.quiet else TaskSummary(module.tasks)
+        return None if args.quiet else TaskSummary(module.tasks, module.classes)
 
     @magic_arguments()
     @argument("command", choices=COMMANDS, help="What to do.")
@@ -157,6 +157,8 @@ def _string_inputs(target: Any) -> set[str]:
 
 
 def _write_through(text: str) -> None:
+    if not text.strip():  # pyflyte-execute prints an empty line first
+        return
     sys.stdout.write(text)
     sys.stdout.flush()
 

@@ -183,6 +183,9 @@ class SizeReport:
             status = "warn"
         object.__setattr__(self, "status", status)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
     def __str__(self) -> str:
         lines = [f"{self.total:,} bytes ({self.status}; warn > {self.warn_bytes:,}, over > {self.over_bytes:,})"]
         lines += [f"  {name:<20} {size:>12,}" for name, size in self.fields.items()]

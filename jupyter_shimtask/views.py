@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .template import size_report
@@ -17,6 +17,11 @@ COLUMNS = ("variable", "task", "type", "executor", "image", "bytes")
 @dataclass
 class TaskSummary:
     tasks: list[DefinedTask]
+    classes: list[str] = field(default_factory=list)
+
+    @property
+    def footer(self) -> str:
+        return "" if self.tasks else f"defined {', '.join(self.classes)}; no task instances yet"
 
     def rows(self) -> list[tuple[str, ...]]:
         rows = []
@@ -36,6 +41,8 @@ class TaskSummary:
         return rows
 
     def __repr__(self) -> str:
+        if not self.tasks:
+            return self.footer
         rows = [COLUMNS, *self.rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
         return "\n".join(
@@ -43,6 +50,8 @@ class TaskSummary:
         )
 
     def _repr_html_(self) -> str:
+        if not self.tasks:
+            return f"<p>{html.escape(self.footer)}</p>"
         head = "".join(f"<th>{name}</th>" for name in COLUMNS)
         body = "".join(
             "<tr>" + "".join(f"<td><code>{html.escape(cell)}</code></td>" for cell in row) + "</tr>"

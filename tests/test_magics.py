@@ -117,6 +117,15 @@ def test_exception_points_at_the_cell_line(shell) -> None:
     assert frame.lineno + 1 == 3 and Path(str(frame.path)).name.startswith("failing_")
 
 
+def test_cell_with_classes_only(shell) -> None:
+    classes_only = GREET_CELL.replace('greet = GreetTask(name="greet", greeting="GREETING")', "")
+    summary = shell.run_cell_magic("shimtask", "classes", classes_only)
+    assert repr(summary) == "defined GreetExecutor, GreetTask; no task instances yet"
+    later = shell.user_ns["GreetTask"](name="later", greeting="Hey")
+    shell.user_ns["later"] = later
+    assert shell.run_line_magic("shimtask", "run later --mode subprocess name=you").outputs == {"greeting": "Hey, you!"}
+
+
 def test_cell_without_task(shell) -> None:
     with pytest.raises(UsageError, match="defines no template-only task"):
         shell.run_cell_magic("shimtask", "empty", "x = 1\n")
