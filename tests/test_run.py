@@ -48,7 +48,7 @@ def test_greet(mode: dict, private_tmp: Path) -> None:
 def test_executor_exception_is_a_failed_run(mode: dict) -> None:
     result = run(sample_tasks.raising, {"name": "bob"}, **mode)
     assert not result.ok and result.outputs == {}
-    assert result.error.kind == "SYSTEM"  # what pyflyte-execute reports for executor exceptions
+    assert (result.error.kind, result.error.code, result.error.recoverable) == ("SYSTEM", "SYSTEM", True)
     assert result.error.message == "ValueError: cannot greet 'bob'"
     assert "RaisingExecutor" not in result.error.message
     assert "execute_from_model" in result.error.detail and "Traceback" in result.error.detail

@@ -28,13 +28,17 @@ PROBE_DIR = Path(__file__).resolve().parent.parent / "probe"
 
 @dataclass(frozen=True)
 class RunError:
+    """Why a run failed. ``kind`` and ``code`` are the error document's when pyflyte-execute wrote one."""
+
     kind: ErrorKind
     code: str
     message: str
     detail: str = ""
+    recoverable: bool = False
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.code}: {self.message}"
+        label = self.kind if self.code == self.kind else f"{self.kind} {self.code}"
+        return f"{label}: {self.message}"
 
 
 @dataclass
@@ -239,14 +243,12 @@ def _error_document(outputs: Path) -> RunError | None:
         document.ParseFromString(path.read_bytes())
         error = document.error
         kind = ExecutionError.ErrorKind.Name(error.origin) if error.origin else "SYSTEM"
-        detail = error.message
-        message = _last_line(detail) or error.code
-        recoverable = ContainerError.Kind.Name(error.kind)
         return RunError(
             kind="USER" if kind == "USER" else "SYSTEM",
-            code=f"{error.code or 'UNKNOWN'} ({recoverable})",
-            message=message,
-            detail=detail,
+            code=error.code or "UNKNOWN",
+            message=_last_line(error.message) or error.code,
+            detail=error.message,
+            recoverable=error.kind == ContainerError.Kind.RECOVERABLE,
         )
     return None
 
