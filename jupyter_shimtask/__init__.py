@@ -18,11 +18,15 @@ _API = {
     "run": "runners",
     "outputs_by_name": "outputs",
     "ShimTaskError": "errors",
+    "inspect": "inspector",
+    "diff": "diffing",
 }
 
 if TYPE_CHECKING:
+    from .diffing import diff
     from .errors import ShimTaskError
     from .fidelity import check
+    from .inspector import inspect
     from .outputs import outputs_by_name
     from .runners import run
     from .template import load_template, save_template, serialize, size_report
@@ -45,6 +49,8 @@ def load_ipython_extension(ipython: Any) -> None:
 __all__ = [
     "ShimTaskError",
     "check",
+    "diff",
+    "inspect",
     "load_ipython_extension",
     "load_template",
     "outputs_by_name",

@@ -15,7 +15,7 @@ from IPython.utils.process import arg_split
 from .config import ShimTask, use
 from .errors import ShimTaskError
 
-COMMANDS = ("run", "list", "template", "size", "check", "why")
+COMMANDS = ("run", "list", "template", "size", "check", "why", "inspect", "diff")
 
 
 @magics_class
@@ -55,7 +55,7 @@ class ShimTaskMagics(Magics):
     @argument("--save", help="With template: also write it to this .pb, .json or .yaml file.")
     @line_magic("shimtask")
     def shimtask_line(self, line: str) -> Any:
-        """Work with template-only tasks: run, list, template, size, check, why.
+        """Work with template-only tasks: run, list, template, size, check, inspect, diff, why.
 
         Examples::
 
@@ -63,6 +63,8 @@ class ShimTaskMagics(Magics):
             %shimtask run greet --mode subprocess name=world
             %shimtask template greet --save greet.pb
             %shimtask size greet
+            %shimtask inspect greet
+            %shimtask diff greet other.pb
         """
         # intermixed: options may come after the inputs (`run greet name=x --mode subprocess`)
         args = self.shimtask_line.parser.parse_intermixed_args(arg_split(line, posix=True))
@@ -119,18 +121,38 @@ class ShimTaskMagics(Magics):
         findings = check(self._target(args))
         print("\n".join(map(str, findings)) or "no findings")
 
+    def _inspect(self, args: Any) -> Any:
+        from .inspector import inspect
+
+        return inspect(self._target(args))
+
+    def _diff(self, args: Any) -> Any:
+        from .diffing import diff, diff_previous
+        from .template import as_template
+
+        before = self._target(args)
+        if len(args.inputs) > 1:
+            raise ShimTaskError("diff compares two templates: %shimtask diff A [B]")
+        if args.inputs:
+            return diff(before, self._lookup(args.inputs[0]), labels=(args.target, args.inputs[0]))
+        if isinstance(before, str):
+            raise ShimTaskError(f"diff {before}: name a second template to compare it with")
+        return diff_previous(as_template(before).id.name)
+
     def _why(self) -> None:
         error = self.last_error
         print(error.detail or str(error) if error else "no error so far")
 
     def _target(self, args: Any) -> Any:
+        if not args.target:
+            raise ShimTaskError(f"{args.command} needs a task: a variable, a task name or a template file")
+        return self._lookup(args.target)
+
+    def _lookup(self, name: str) -> Any:
         from pathlib import Path
 
         from .authoring import registry
 
-        name = args.target
-        if not name:
-            raise ShimTaskError(f"{args.command} needs a task: a variable, a task name or a template file")
         if name in self.shell.user_ns:
             return self.shell.user_ns[name]
         if name in registry.tasks:

@@ -10,6 +10,7 @@ from .template import size_report
 
 if TYPE_CHECKING:
     from .authoring import DefinedTask
+    from .diffing import TemplateDiff
 
 COLUMNS = ("variable", "task", "type", "executor", "image", "bytes")
 
@@ -22,6 +23,16 @@ class TaskSummary:
     @property
     def footer(self) -> str:
         return "" if self.tasks else f"defined {', '.join(self.classes)}; no task instances yet"
+
+    def changes(self) -> list[TemplateDiff]:
+        """For each task this cell redefined: what changed since its previous version."""
+        from .diffing import diff
+
+        return [
+            diff(defined.previous, defined.template, labels=("the previous version", defined.template.id.name))
+            for defined in self.tasks
+            if defined.previous is not None
+        ]
 
     def rows(self) -> list[tuple[str, ...]]:
         rows = []
@@ -45,9 +56,8 @@ class TaskSummary:
             return self.footer
         rows = [COLUMNS, *self.rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-        return "\n".join(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-        )
+        table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+        return "\n".join(table + [str(change) for change in self.changes()])
 
     def _repr_html_(self) -> str:
         if not self.tasks:
@@ -57,4 +67,5 @@ class TaskSummary:
             "<tr>" + "".join(f"<td><code>{html.escape(cell)}</code></td>" for cell in row) + "</tr>"
             for row in self.rows()
         )
-        return f'<table class="shimtask-summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        changes = "".join(change._repr_html_() for change in self.changes())
+        return f'<table class="shimtask-summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{changes}'
