@@ -20,14 +20,19 @@ _API = {
     "ShimTaskError": "errors",
     "inspect": "inspector",
     "diff": "diffing",
+    "export": "exporting",
+    "package": "registration",
+    "register": "registration",
 }
 
 if TYPE_CHECKING:
     from .diffing import diff
     from .errors import ShimTaskError
+    from .exporting import export
     from .fidelity import check
     from .inspector import inspect
     from .outputs import outputs_by_name
+    from .registration import package, register
     from .runners import run
     from .template import load_template, save_template, serialize, size_report
 
@@ -50,10 +55,13 @@ __all__ = [
     "ShimTaskError",
     "check",
     "diff",
+    "export",
     "inspect",
     "load_ipython_extension",
     "load_template",
     "outputs_by_name",
+    "package",
+    "register",
     "run",
     "save_template",
     "serialize",

@@ -15,7 +15,7 @@ from IPython.utils.process import arg_split
 from .config import ShimTask, use
 from .errors import ShimTaskError
 
-COMMANDS = ("run", "list", "template", "size", "check", "why", "inspect", "diff")
+COMMANDS = ("run", "list", "template", "size", "check", "why", "inspect", "diff", "export", "package", "register")
 
 
 @magics_class
@@ -49,13 +49,22 @@ class ShimTaskMagics(Magics):
     @argument("--timeout", type=float, help="Run timeout in seconds.")
     @argument("--keep", action="store_true", help="Keep the run folder.")
     @argument("--cold", action="store_true", help="Start a fresh process instead of using the warm worker.")
-    @argument("--image", help="Image for --mode image (default: the template's own).")
+    @argument("--image", help="Image for --mode image (default: the template's own); package/register: default image.")
     @argument("--engine", choices=("docker", "podman"), help="Container engine for --mode image.")
     @argument("--inputs-from", dest="inputs_from", help="A Python expression giving a dict of inputs.")
     @argument("--save", help="With template: also write it to this .pb, .json or .yaml file.")
+    @argument("--to", help="With export: the package folder; with package: the .tgz (default flyte-package.tgz).")
+    @argument("--package-name", dest="package_name", help="With export: the import name (flytekitplugins_<task>).")
+    @argument("--base-image", dest="base_image", help="With export: the Dockerfile's default BASE_IMAGE.")
+    @argument("--force", action="store_true", help="With export and package: overwrite existing files.")
+    @argument("--project", help="With package and register: the Flyte project.")
+    @argument("--domain", help="With package and register: the Flyte domain.")
+    @argument("--version", help="With package and register: the version (register's default: a content hash).")
+    @argument("--config", help="With register: a Flyte config file (default: flytekit's usual lookup).")
     @line_magic("shimtask")
     def shimtask_line(self, line: str) -> Any:
-        """Work with template-only tasks: run, list, template, size, check, inspect, diff, why.
+        """Work with template-only tasks: run, list, template, size, check, inspect, diff, why, export,
+        package, register.
 
         Examples::
 
@@ -65,6 +74,9 @@ class ShimTaskMagics(Magics):
             %shimtask size greet
             %shimtask inspect greet
             %shimtask diff greet other.pb
+            %shimtask export greet --to greet-plugin name=world
+            %shimtask package greet --to greet.tgz --image ghcr.io/org/greet:1
+            %shimtask register greet --project flytesnacks --domain development
         """
         # intermixed: options may come after the inputs (`run greet name=x --mode subprocess`)
         args = self.shimtask_line.parser.parse_intermixed_args(arg_split(line, posix=True))
@@ -138,6 +150,47 @@ class ShimTaskMagics(Magics):
         if isinstance(before, str):
             raise ShimTaskError(f"diff {before}: name a second template to compare it with")
         return diff_previous(as_template(before).id.name)
+
+    def _export(self, args: Any) -> Any:
+        from .exporting import DEFAULT_BASE_IMAGE, export
+        from .literals import parse_assignments
+
+        if not args.to:
+            raise ShimTaskError("export needs a folder: %shimtask export TASK --to DIR [name=value ...]")
+        target = self._target(args)
+        inputs = self.shell.ev(args.inputs_from) if args.inputs_from else {}
+        inputs.update(parse_assignments(args.inputs, _string_inputs(target)))
+        return export(
+            target,
+            args.to,
+            package=args.package_name,
+            inputs=inputs,
+            base_image=args.base_image or DEFAULT_BASE_IMAGE,
+            force=args.force,
+        )
+
+    def _package(self, args: Any) -> Any:
+        from .registration import package
+
+        path = package(
+            self._target(args),
+            args.to or "flyte-package.tgz",
+            project=args.project,
+            domain=args.domain,
+            version=args.version,
+            image=args.image,
+            force=args.force,
+        )
+        print(f"wrote {path}")
+
+    def _register(self, args: Any) -> Any:
+        from .registration import register
+
+        if not args.project or not args.domain:
+            raise ShimTaskError("register needs --project and --domain")
+        return register(
+            self._target(args), args.project, args.domain, args.version, image=args.image, config=args.config
+        )
 
     def _why(self) -> None:
         error = self.last_error
