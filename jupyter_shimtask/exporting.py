@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import keyword
 import re
 import string
@@ -100,12 +101,12 @@ def export(
         "executor_class": executor_type.__name__,
         "variable": variable,
         "executor": executor,
-        "image": task.container_image or "IMAGE",
+        "image": _image_name(task.container_image),
         "base_image": base_image,
         "flytekit": _flytekit_floor(),
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         "names": ", ".join(names),
-        "all": "[" + ", ".join(repr(name) for name in names) + "]",
+        "all": json.dumps(names),
         "inputs": repr(sample),
         "expected": repr(expected),
         "test_name": re.sub(r"\W+", "_", task.name).strip("_").lower() or "task",
@@ -117,6 +118,11 @@ def export(
         files[f"{package}/{VENDORED_MODULE}.py"] = (Path(__file__).with_name("outputs.py")).read_text()
     written, unchanged = _write(Path(to).expanduser().resolve(), files, force)
     return Export(Path(to).expanduser().resolve(), package, values["distribution"], executor, written, unchanged)
+
+
+def _image_name(container_image: str | None) -> str:
+    """The image the template names, for build commands; IMAGE when it comes from an image config at packaging."""
+    return container_image if container_image and "{{" not in container_image else "IMAGE"
 
 
 def _defining_module(task: Any) -> ModuleType:
