@@ -15,7 +15,20 @@ from IPython.utils.process import arg_split
 from .config import ShimTask, use
 from .errors import ShimTaskError
 
-COMMANDS = ("run", "list", "template", "size", "check", "why", "inspect", "diff", "export", "package", "register")
+COMMANDS = (
+    "run",
+    "list",
+    "template",
+    "size",
+    "check",
+    "why",
+    "inspect",
+    "diff",
+    "export",
+    "package",
+    "register",
+    "build",
+)
 
 
 @magics_class
@@ -49,8 +62,12 @@ class ShimTaskMagics(Magics):
     @argument("--timeout", type=float, help="Run timeout in seconds.")
     @argument("--keep", action="store_true", help="Keep the run folder.")
     @argument("--cold", action="store_true", help="Start a fresh process instead of using the warm worker.")
-    @argument("--image", help="Image for --mode image (default: the template's own); package/register: default image.")
-    @argument("--engine", choices=("docker", "podman"), help="Container engine for --mode image.")
+    @argument(
+        "--image",
+        help="Image for --mode image (default: the template's own); build: the base; package/register: default image.",
+    )
+    @argument("--engine", choices=("docker", "podman"), help="Container engine for --mode image and build.")
+    @argument("--tag", help="With build: the image to build.")
     @argument("--inputs-from", dest="inputs_from", help="A Python expression giving a dict of inputs.")
     @argument("--save", help="With template: also write it to this .pb, .json or .yaml file.")
     @argument("--to", help="With export: the package folder; with package: the .tgz (default flyte-package.tgz).")
@@ -77,6 +94,8 @@ class ShimTaskMagics(Magics):
             %shimtask export greet --to greet-plugin name=world
             %shimtask package greet --to greet.tgz --image ghcr.io/org/greet:1
             %shimtask register greet --project flytesnacks --domain development
+            %shimtask run greet --mode image name=world
+            %shimtask build greet --tag greet-executor:1
         """
         # intermixed: options may come after the inputs (`run greet name=x --mode subprocess`)
         args = self.shimtask_line.parser.parse_intermixed_args(arg_split(line, posix=True))
@@ -191,6 +210,13 @@ class ShimTaskMagics(Magics):
         return register(
             self._target(args), args.project, args.domain, args.version, image=args.image, config=args.config
         )
+
+    def _build(self, args: Any) -> Any:
+        from .engines import build_image
+
+        if not args.tag:
+            raise ShimTaskError("build needs --tag: the name of the image to build")
+        return build_image(self._target(args), args.tag, base=args.image, engine=args.engine, on_log=_write_through)
 
     def _why(self) -> None:
         error = self.last_error
