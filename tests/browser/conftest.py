@@ -83,6 +83,7 @@ class LabServer:
     home: Path  # holds root, the Jupyter folders, the workspace and TMPDIR of the server and kernels
     process: subprocess.Popen
     log: Path
+    env: dict[str, str]  # the server's environment: run `jupyter` commands that see what it sees
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """Call the server's REST API (``path`` relative to ``/api/``); JSON in, JSON out."""
@@ -202,7 +203,7 @@ def lab_server() -> Iterator[LabServer]:
         process = subprocess.Popen(
             command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT
         )
-    server = LabServer(url=f"http://127.0.0.1:{port}/", root=root, home=home, process=process, log=log)
+    server = LabServer(url=f"http://127.0.0.1:{port}/", root=root, home=home, process=process, log=log, env=env)
     try:
         wait_until_ready(server)
         yield server

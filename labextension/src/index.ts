@@ -1,0 +1,145 @@
+/**
+ * jupyter-shimtask in JupyterLab: "New ShimTask Notebook" (Launcher, palette, File > New),
+ * "Insert %%shimtask Cell", the `%%shimtask` magic-line marking, and the notebook renderer that
+ * picks the live inspector widget or the static template view.
+ */
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { EditorExtensionRegistry, IEditorExtensionRegistry } from '@jupyterlab/codemirror';
+import { PathExt } from '@jupyterlab/coreutils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { ILauncher } from '@jupyterlab/launcher';
+import { IMainMenu } from '@jupyterlab/mainmenu';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { LabIcon } from '@jupyterlab/ui-components';
+import { shimtaskMagicLine } from './editor';
+import { NOTEBOOK_RENDERER_RANK, notebookRendererFactory } from './renderer';
+import { INSERTED_CELL, scaffoldNotebook } from './scaffold';
+import iconSvg from '../style/icon.svg';
+
+export const CommandIDs = {
+  newNotebook: 'shimtask:new-notebook',
+  insertCell: 'shimtask:insert-cell'
+};
+
+export const shimtaskIcon = new LabIcon({ name: 'jupyter-shimtask:icon', svgstr: iconSvg });
+
+const PALETTE_CATEGORY = 'ShimTask';
+
+/** The default kernel when it speaks Python, else the first Python kernel. */
+function pythonKernel(app: JupyterFrontEnd): { name: string; display_name: string; language: string } {
+  const specs = app.serviceManager.kernelspecs.specs;
+  const all = Object.values(specs?.kernelspecs ?? {}).filter(spec => spec !== undefined);
+  const preferred = specs?.default ? specs.kernelspecs[specs.default] : undefined;
+  const spec = preferred?.language === 'python' ? preferred : all.find(s => s!.language === 'python');
+  if (!spec) {
+    throw new Error('jupyter-shimtask needs a Python kernel; none is installed');
+  }
+  return { name: spec.name, display_name: spec.display_name, language: spec.language };
+}
+
+const commandsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-shimtask:commands',
+  description: 'New ShimTask notebooks and %%shimtask scaffold cells',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ILauncher, ICommandPalette, IMainMenu, IDefaultFileBrowser],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    launcher: ILauncher | null,
+    palette: ICommandPalette | null,
+    mainMenu: IMainMenu | null,
+    browser: IDefaultFileBrowser | null
+  ) => {
+    const { commands, serviceManager } = app;
+
+    commands.addCommand(CommandIDs.newNotebook, {
+      label: args => (args.isLauncher ? 'ShimTask Notebook' : 'New ShimTask Notebook'),
+      caption: 'A notebook with a ready template-only task: define it, inspect its template, run it',
+      icon: args => (args.isPalette ? undefined : shimtaskIcon),
+      execute: async args => {
+        await serviceManager.kernelspecs.ready;
+        const kernel = pythonKernel(app);
+        const folder = (args.cwd as string | undefined) ?? browser?.model.path ?? '';
+        const created = await serviceManager.contents.newUntitled({ path: folder, type: 'notebook' });
+        const path = await uniquePath(app, PathExt.join(folder, 'ShimTask.ipynb'));
+        await serviceManager.contents.rename(created.path, path);
+        await serviceManager.contents.save(path, { type: 'notebook', format: 'json', content: scaffoldNotebook(kernel) });
+        return commands.execute('docmanager:open', { path, factory: 'Notebook' });
+      }
+    });
+
+    commands.addCommand(CommandIDs.insertCell, {
+      label: 'Insert %%shimtask Cell',
+      caption: 'Insert a %%shimtask cell with a task and its executor below the active cell',
+      isEnabled: () => tracker.currentWidget !== null,
+      execute: () => {
+        const panel = tracker.currentWidget;
+        if (!panel) {
+          return;
+        }
+        insertScaffoldCell(panel);
+      }
+    });
+
+    launcher?.add({ command: CommandIDs.newNotebook, category: 'Notebook', rank: 50 });
+    for (const command of [CommandIDs.newNotebook, CommandIDs.insertCell]) {
+      palette?.addItem({ command, category: PALETTE_CATEGORY });
+    }
+    mainMenu?.fileMenu.newMenu.addGroup([{ command: CommandIDs.newNotebook }], 30);
+    app.contextMenu.addItem({ command: CommandIDs.insertCell, selector: '.jp-Notebook', rank: 20 });
+  }
+};
+
+/** The active cell if it is an empty code cell, else a new cell below it, filled with the scaffold. */
+function insertScaffoldCell(panel: NotebookPanel): void {
+  const notebook = panel.content;
+  const active = notebook.activeCell;
+  if (!active || active.model.type !== 'code' || active.model.sharedModel.getSource().trim()) {
+    NotebookActions.insertBelow(notebook);
+  }
+  notebook.activeCell!.model.sharedModel.setSource(INSERTED_CELL);
+}
+
+async function uniquePath(app: JupyterFrontEnd, wanted: string): Promise<string> {
+  const stem = wanted.slice(0, -PathExt.extname(wanted).length);
+  for (let n = 0; ; n++) {
+    const candidate = n ? `${stem}-${n}.ipynb` : wanted;
+    try {
+      await app.serviceManager.contents.get(candidate, { content: false });
+    } catch {
+      return candidate;
+    }
+  }
+}
+
+const editorPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-shimtask:cell-magic',
+  description: 'Marks the %%shimtask magic line in cell editors',
+  autoStart: true,
+  requires: [IEditorExtensionRegistry],
+  activate: (app: JupyterFrontEnd, registry: IEditorExtensionRegistry) => {
+    registry.addExtension({
+      name: 'jupyter-shimtask:magic-line',
+      factory: () => EditorExtensionRegistry.createImmutableExtension(shimtaskMagicLine)
+    });
+  }
+};
+
+const notebookRendererPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-shimtask:notebook-renderer',
+  description: 'In notebooks, the live inspector widget when it can be drawn, the static template view otherwise',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
+    const register = (panel: NotebookPanel) => {
+      const registry = panel.content.rendermime;
+      registry.addFactory(notebookRendererFactory(registry), NOTEBOOK_RENDERER_RANK);
+    };
+    tracker.forEach(register);
+    tracker.widgetAdded.connect((_, panel) => register(panel));
+  }
+};
+
+export default [commandsPlugin, editorPlugin, notebookRendererPlugin];
