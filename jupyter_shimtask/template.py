@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
@@ -196,24 +197,69 @@ class SizeReport:
 
 
 def size_report(template: TemplateLike, warn_bytes: int | None = None, over_bytes: int | None = None) -> SizeReport:
-    """Measure ``template``; each part's bytes are its share of ``ByteSize()`` (the parts add up)."""
-    from flyteidl.core.tasks_pb2 import TaskTemplate
-    from google.protobuf.struct_pb2 import Struct
+    """Measure ``template``; each part's bytes are its share of ``ByteSize()`` (the parts add up).
 
+    The parts are read off one serialization: a field's bytes are its encoded segments, a
+    ``custom`` key's bytes its map entry in the Struct (what ``ByteSize()`` of that key alone gives).
+    """
     template = as_template(template)
     config = current_settings()
+    data = memoryview(template.SerializeToString())
+    names = {descriptor.number: descriptor.name for descriptor in template.DESCRIPTOR.fields}
     fields: dict[str, int] = {}
-    for descriptor, value in template.ListFields():
-        fields[descriptor.name] = TaskTemplate(**{descriptor.name: value}).ByteSize()
     custom: dict[str, int] = {}
-    for key, value in template.custom.fields.items():
-        alone = Struct()
-        alone.fields[key].CopyFrom(value)
-        custom[key] = alone.ByteSize()
+    for number, start, payload, end in sorted(_segments(data), key=lambda segment: segment[0]):
+        name = names.get(number, str(number))
+        fields[name] = fields.get(name, 0) + end - start
+        if name == "custom":
+            for _, entry_start, entry_payload, entry_end in _segments(data[payload:end]):
+                custom[_map_key(data, payload + entry_payload, payload + entry_end)] = entry_end - entry_start
     return SizeReport(
-        total=template.ByteSize(),
+        total=len(data),
         fields=dict(sorted(fields.items(), key=lambda kv: -kv[1])),
         custom=dict(sorted(custom.items(), key=lambda kv: -kv[1])),
         warn_bytes=config.warn_bytes if warn_bytes is None else warn_bytes,
         over_bytes=config.over_bytes if over_bytes is None else over_bytes,
     )
+
+
+def _varint(data: memoryview, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
+
+
+def _segments(data: memoryview) -> Iterator[tuple[int, int, int, int]]:
+    """``(field number, start, payload start, end)`` of each field encoded in ``data`` (protobuf wire format)."""
+    position = 0
+    while position < len(data):
+        start = position
+        key, position = _varint(data, position)
+        wire_type = key & 7
+        payload = position
+        if wire_type == 0:
+            _, position = _varint(data, position)
+        elif wire_type == 2:
+            length, payload = _varint(data, position)
+            position = payload + length
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+        else:
+            raise TemplateError(f"unexpected protobuf wire type {wire_type} at byte {start}")
+        yield key >> 3, start, payload, position
+
+
+def _map_key(data: memoryview, start: int, end: int) -> str:
+    """The string key (field 1) of the map entry encoded in ``data[start:end]``."""
+    if data[start] == 0x0A:  # the key comes first, as every encoder writes it
+        length, position = _varint(data, start + 1)
+        return str(data[position : position + length], "utf-8")
+    for number, _, payload, stop in _segments(data[start:end]):
+        if number == 1:
+            return str(data[start + payload : start + stop], "utf-8")
+    return ""
