@@ -5,9 +5,12 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .template import as_template, default_serialization_settings, executor_path, serialize, size_report
+
+if TYPE_CHECKING:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
 
 Severity = Literal["error", "warning"]
 EXACT_FLOAT_INTS = 2**53
@@ -89,8 +92,12 @@ def _changed(path: str, before: Any, after: Any) -> Finding:
     return Finding("custom-value-changed", path, f"{before!r} arrives as {after!r}", "error")
 
 
-def check(task_or_template: Any) -> list[Finding]:
-    """What will not survive the trip to the container, before the user ships it."""
+def check(task_or_template: Any, template: TaskTemplate | None = None) -> list[Finding]:
+    """What will not survive the trip to the container, before the user ships it.
+
+    ``template``: the task's serialized template, when the caller already has it (saves a second
+    serialization of a big ``custom``).
+    """
     from flytekit.core.base_task import Task
 
     findings: list[Finding] = []
@@ -103,7 +110,8 @@ def check(task_or_template: Any) -> list[Finding]:
                 Finding("custom-not-json", path, f"{kind} cannot be written to a protobuf Struct", "error")
                 for path, kind in bad
             ]
-    template = serialize(task) if task is not None else as_template(task_or_template)
+    if template is None:
+        template = serialize(task) if task is not None else as_template(task_or_template)
     if task is not None and isinstance(custom, dict) and custom:
         from google.protobuf import json_format
 
