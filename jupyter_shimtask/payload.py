@@ -16,15 +16,36 @@ MIME_TYPE = "application/vnd.jupyter-shimtask.template+json"
 PAYLOAD_VERSION = 1
 
 
-def template_payload(template: TemplateLike, findings: list[Any] | None = None) -> dict[str, Any]:
+SIZE_KEYS_WHEN_TRIMMED = 200
+FINDINGS_WHEN_TRIMMED = 200
+
+
+def template_payload(
+    template: TemplateLike, findings: list[Any] | None = None, custom_bytes: int | None = None
+) -> dict[str, Any]:
     """Everything a display needs, computed once in Python.
 
     ``template`` is protobuf's JSON form (camelCase). ``size`` holds the exact byte figures of
     ``size_report``. ``findings`` are ``check`` results when the caller has them. ``interface``
     lists inputs and outputs (sorted by name) with their Flyte types in readable form.
+
+    With ``custom_bytes``, a bigger template is trimmed so the document stays small enough to
+    live in a notebook: ``template.custom`` keeps the keys (in sorted order) that fit in that many
+    bytes, ``size.custom`` the biggest keys, ``findings`` the first ones; ``trimmed`` counts what
+    was left out (it is ``None`` when nothing is).
     """
     template = as_template(template)
     report = size_report(template)
+    document, trimmed = _document(template, report.custom, custom_bytes)
+    custom_sizes = report.custom
+    if trimmed:
+        custom_sizes = dict(list(report.custom.items())[:SIZE_KEYS_WHEN_TRIMMED])
+        trimmed["size_custom_keys_kept"] = len(custom_sizes)
+        trimmed["size_custom_bytes_left_out"] = sum(report.custom.values()) - sum(custom_sizes.values())
+    findings = findings or []
+    if custom_bytes is not None and len(findings) > FINDINGS_WHEN_TRIMMED:
+        trimmed.update(findings=len(findings), findings_kept=FINDINGS_WHEN_TRIMMED)
+        findings = findings[:FINDINGS_WHEN_TRIMMED]
     return {
         "version": PAYLOAD_VERSION,
         "id": {
@@ -37,18 +58,41 @@ def template_payload(template: TemplateLike, findings: list[Any] | None = None) 
         "image": template.container.image,
         "executor": executor_path(template),
         "args": list(template.container.args),
-        "template": template_to_dict(template),
+        "template": document,
         "size": {
             "total": report.total,
             "status": report.status,
             "warn_bytes": report.warn_bytes,
             "over_bytes": report.over_bytes,
             "fields": report.fields,
-            "custom": report.custom,
+            "custom": custom_sizes,
         },
-        "findings": [asdict(finding) for finding in findings or []],
+        "findings": [asdict(finding) for finding in findings],
         "interface": interface_payload(template),
+        "trimmed": trimmed or None,
     }
+
+
+def _document(
+    template: TaskTemplate, custom_sizes: dict[str, int], custom_bytes: int | None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The template's JSON form, with ``custom`` cut down to ``custom_bytes`` when it is bigger."""
+    if custom_bytes is None or template.custom.ByteSize() <= custom_bytes:
+        return template_to_dict(template), {}
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+    from google.protobuf import json_format
+
+    rest = TaskTemplate(**{field.name: value for field, value in template.ListFields() if field.name != "custom"})
+    document = template_to_dict(rest)
+    kept: dict[str, Any] = {}
+    used = 0
+    for key in sorted(custom_sizes):
+        if used + custom_sizes[key] > custom_bytes:
+            break
+        kept[key] = json_format.MessageToDict(template.custom.fields[key])
+        used += custom_sizes[key]
+    document["custom"] = kept
+    return document, {"custom_keys": len(custom_sizes), "custom_keys_kept": len(kept)}
 
 
 def interface_payload(template: TaskTemplate) -> dict[str, list[dict[str, str]]]:

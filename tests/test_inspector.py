@@ -141,6 +141,40 @@ def test_payload_sizes_are_bytesize_of_the_parts() -> None:
         assert value == alone.ByteSize()
 
 
+def test_size_report_reads_each_part_exactly() -> None:
+    from google.protobuf.struct_pb2 import Value
+
+    from jupyter_shimtask import size_report
+
+    template = make_template({"": None, "é" * 100: "long key", "n": 1.5, "nested": {"a": [1, "b"]}})
+    template.custom.fields["unset"].CopyFrom(Value())
+    template.config["key"] = "value"
+    template.task_type_version = 300
+    report = size_report(template)
+    assert report.total == template.ByteSize() == sum(report.fields.values())
+    for field, value in template.ListFields():
+        assert report.fields[field.name] == TaskTemplate(**{field.name: value}).ByteSize()
+    for key, value in template.custom.fields.items():
+        alone = Struct()
+        alone.fields[key].CopyFrom(value)
+        assert report.custom[key] == alone.ByteSize()
+
+
+def test_big_custom_is_trimmed_in_the_stored_payload() -> None:
+    many = {f"key{index:05d}": "v" * 100 for index in range(5000)}
+    template = make_template(many)
+    payload = inspect(template).inspected.payload
+    trimmed = payload["trimmed"]
+    assert trimmed["custom_keys"] == 5000 and 0 < trimmed["custom_keys_kept"] < 5000
+    assert list(payload["template"]["custom"]) == sorted(many)[: trimmed["custom_keys_kept"]]
+    assert payload["template"]["container"]["image"] == "shimtask-runtime:test"
+    assert payload["size"]["total"] == template.ByteSize()
+    left_out = trimmed["size_custom_bytes_left_out"]
+    assert sum(payload["size"]["custom"].values()) + left_out == template.custom.ByteSize()
+    assert "(+4,995 keys)" in inspect(template)._repr_mimebundle_()["text/plain"]
+    assert inspect(sample_tasks.greet).inspected.payload["trimmed"] is None
+
+
 def test_widget_shows_header_interface_container_and_size() -> None:
     widget = inspect(sample_tasks.files)
     assert isinstance(widget, Inspector)
@@ -162,6 +196,19 @@ def test_findings_are_listed_beside_the_sizes() -> None:
     size = widget.tabs.children[list(widget.tabs.titles).index("Size")].value
     assert "positional-outputs" in size
     assert widget.inspected.payload["findings"][0]["code"] == "positional-outputs"
+
+
+def test_many_findings_are_counted_not_all_listed() -> None:
+    task = sample_tasks.Task(
+        "ints", sample_tasks.GreetExecutor, {}, {}, {f"n{index:03d}": index for index in range(300)}
+    )
+    widget = inspect(task)
+    payload = widget.inspected.payload
+    assert payload["trimmed"] == {"findings": 300, "findings_kept": 200}
+    assert len(payload["findings"]) == 200
+    size = widget.tabs.children[list(widget.tabs.titles).index("Size")].value
+    assert "<b>findings</b> (300)" in size and "280 more" in size and size.count("<li") == 21
+    assert "findings  custom-int-becomes-float x 200" in repr(widget)
 
 
 def test_limits_give_warn_and_over_badges(workspace) -> None:

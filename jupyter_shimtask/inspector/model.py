@@ -24,6 +24,7 @@ Kind = Literal["object", "array", "string", "number", "bool", "null"]
 ROOT: NodePath = ()
 PAGE = 100  # children rendered at once under one node; "show more" adds a page
 MATCH_LIMIT = 200  # matches whose branches a search opens
+STATIC_CUSTOM_BYTES = 256 * 1024  # custom kept in the payload a notebook stores (the live tree has it all)
 PREVIEW_CHARS = 80
 _KINDS: dict[str | None, Kind] = {
     "struct_value": "object",
@@ -319,9 +320,10 @@ class InspectedTemplate:
         template = as_template(target)
         if not template.ByteSize():
             raise TemplateError("empty TaskTemplate (0 bytes): no task id, type, interface or container")
-        findings = check(target if isinstance(target, Task) else template)
+        findings = check(target, template=template) if isinstance(target, Task) else check(template)
         before = as_template(previous) if previous is not None else previous_version(template)
-        return cls(template, template_payload(template, findings), CustomTree(template.custom), before)
+        payload = template_payload(template, findings, custom_bytes=STATIC_CUSTOM_BYTES)
+        return cls(template, payload, CustomTree(template.custom), before)
 
     @property
     def name(self) -> str:

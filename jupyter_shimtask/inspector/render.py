@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from typing import Any
 
 from .model import ROOT, CustomTree
@@ -12,6 +13,7 @@ from .model import ROOT, CustomTree
 PLACEHOLDER = re.compile(r"\{\{\s*\.[A-Za-z0-9_]+\s*\}\}")
 BAR_ROWS = 25
 STATIC_TREE_NODES = 300
+SHOWN_FINDINGS = 20
 
 STYLE = """<style>
 .shimtask-insp { font-size: var(--jp-content-font-size1, 13px); }
@@ -171,8 +173,8 @@ def security_rows(security: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def bars_html(sizes: dict[str, int], title: str, limit: int = BAR_ROWS) -> str:
-    """One bar per part, biggest first; the rest summed up in one line."""
+def bars_html(sizes: dict[str, int], title: str, limit: int = BAR_ROWS, beyond: tuple[int, int] = (0, 0)) -> str:
+    """One bar per part, biggest first; the rest (and ``beyond``: parts and bytes not in ``sizes``) in one line."""
     ordered = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))
     if not ordered:
         return ""
@@ -182,31 +184,49 @@ def bars_html(sizes: dict[str, int], title: str, limit: int = BAR_ROWS) -> str:
         f'<td><span class="shimtask-bar" style="width:{max(1, round(160 * size / largest))}px"></span></td></tr>'
         for name, size in ordered[:limit]
     )
-    rest = ordered[limit:]
-    if rest:
-        rows += f"<tr><td>{len(rest):,} more</td><td class='shimtask-bytes'>{sum(s for _, s in rest):,}</td></tr>"
+    rest_count = len(ordered[limit:]) + beyond[0]
+    if rest_count:
+        rest_bytes = sum(size for _, size in ordered[limit:]) + beyond[1]
+        rows += f"<tr><td>{rest_count:,} more</td><td class='shimtask-bytes'>{rest_bytes:,}</td></tr>"
     return f"<p><b>{html.escape(title)}</b></p><table>{rows}</table>"
 
 
-def findings_html(payload: dict[str, Any]) -> str:
+def findings_html(payload: dict[str, Any], limit: int = SHOWN_FINDINGS) -> str:
     findings = payload["findings"]
     if not findings:
         return "<p><b>findings</b></p><p>none: <code>check</code> found nothing lost on the way</p>"
     items = "".join(
         f'<li class="shimtask-finding-{f["severity"]}"><b>{html.escape(f["code"])}</b> '
         f"{_code(f['path'] or '-')}: {html.escape(f['message'])}</li>"
-        for f in findings
+        for f in findings[:limit]
     )
-    return f"<p><b>findings</b></p><ul>{items}</ul>"
+    total = (payload.get("trimmed") or {}).get("findings", len(findings))
+    if total > limit:
+        counts = Counter(f["code"] for f in findings)
+        kinds = ", ".join(f"{code} x {count:,}" for code, count in counts.most_common())
+        items += f"<li>... {total - limit:,} more (of the first {len(findings):,}: {html.escape(kinds)})</li>"
+    return f"<p><b>findings</b> ({total:,})</p><ul>{items}</ul>"
+
+
+def custom_key_count(payload: dict[str, Any]) -> int:
+    return (payload.get("trimmed") or {}).get("custom_keys", len(payload["size"]["custom"]))
+
+
+SIZE_NOTE = (
+    "<p><small>A key's bytes are its whole entry in <code>custom</code> (name and framing included); "
+    "the tree shows each value's own bytes.</small></p>"
+)
 
 
 def size_html(payload: dict[str, Any]) -> str:
     size = payload["size"]
-    custom = bars_html(size["custom"], "bytes per custom key") or "<p>no <code>custom</code> payload</p>"
-    bars = bars_html(size["fields"], "bytes per field") + custom
+    trimmed = payload.get("trimmed") or {}
+    beyond = (custom_key_count(payload) - len(size["custom"]), trimmed.get("size_custom_bytes_left_out", 0))
+    custom = bars_html(size["custom"], "bytes per custom key", beyond=beyond) or "<p>no <code>custom</code> payload</p>"
+    bars = bars_html(size["fields"], "bytes per field") + custom + (SIZE_NOTE if size["custom"] else "")
     return (
-        f'<div class="shimtask-insp" style="display:flex;gap:32px;flex-wrap:wrap">'
-        f"<div>{bars}</div><div>{findings_html(payload)}</div></div>"
+        '<table class="shimtask-insp"><tr>'
+        f'<td style="padding-right:40px">{bars}</td><td>{findings_html(payload)}</td></tr></table>'
     )
 
 
@@ -262,6 +282,7 @@ def summary_text(payload: dict[str, Any]) -> str:
 
     largest = sorted(size["fields"].items(), key=lambda item: (-item[1], item[0]))
     custom = sorted(size["custom"].items(), key=lambda item: (-item[1], item[0]))
+    findings = Counter(f["code"] for f in payload["findings"])
     lines = [
         f"task      {task_title(payload)}, type {payload['type'] or '-'}",
         f"image     {payload['image'] or '-'}",
@@ -271,7 +292,7 @@ def summary_text(payload: dict[str, Any]) -> str:
         f"size      {size['total']:,} bytes ({size['status']})",
         f"fields    {', '.join(f'{name} {value:,}' for name, value in largest) or '-'}",
         f"custom    {', '.join(f'{name} {value:,}' for name, value in custom[:5]) or 'none'}"
-        + (f" (+{len(custom) - 5:,} keys)" if len(custom) > 5 else ""),
-        f"findings  {', '.join(f['code'] for f in payload['findings']) or 'none'}",
+        + (f" (+{custom_key_count(payload) - 5:,} keys)" if custom_key_count(payload) > 5 else ""),
+        f"findings  {', '.join(code if n == 1 else f'{code} x {n:,}' for code, n in findings.items()) or 'none'}",
     ]
     return "\n".join(lines)
