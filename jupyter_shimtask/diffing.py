@@ -6,9 +6,12 @@ import difflib
 import html
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .template import TemplateLike, as_template, size_report, template_to_dict
+
+if TYPE_CHECKING:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
 
 ChangeKind = Literal["added", "removed", "changed"]
 SIGNS: dict[ChangeKind, str] = {"added": "+", "removed": "-", "changed": "~"}
@@ -24,11 +27,9 @@ class Change:
     after: Any = None
 
     def __str__(self) -> str:
-        if self.kind == "added":
-            return f"+ {self.path}: {_short(self.after)}"
-        if self.kind == "removed":
-            return f"- {self.path}: {_short(self.before)}"
-        return f"~ {self.path}: {_short(self.before)} -> {_short(self.after)}"
+        if self.kind == "changed":
+            return f"~ {self.path}: {_short(self.before)} -> {_short(self.after)}"
+        return f"{SIGNS[self.kind]} {self.path}: {_short(self.after if self.kind == 'added' else self.before)}"
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,11 @@ def diff(before: TemplateLike, after: TemplateLike, labels: tuple[str, str] = ("
     )
 
 
+def since_previous(previous: TaskTemplate, template: TaskTemplate) -> TemplateDiff:
+    """What changed in ``template`` since ``previous``, the version of the same task before it."""
+    return diff(previous, template, labels=("the previous version", template.id.name or "this template"))
+
+
 def diff_previous(task_name: str) -> TemplateDiff:
     """The newest version of a ``%%shimtask`` task against the one before it."""
     from .authoring import registry
@@ -122,7 +128,7 @@ def diff_previous(task_name: str) -> TemplateDiff:
         raise ShimTaskError(f"no %%shimtask cell defined a task named {task_name!r}; name two templates to compare")
     if len(versions) < 2:
         raise ShimTaskError(f"{task_name!r} has no earlier version: re-run its cell after a change")
-    return diff(versions[-2], versions[-1], labels=("the previous version", task_name))
+    return since_previous(versions[-2], versions[-1])
 
 
 def _compare(before: Any, after: Any, path: str, changes: list[Change]) -> None:

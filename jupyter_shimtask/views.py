@@ -26,12 +26,10 @@ class TaskSummary:
 
     def changes(self) -> list[TemplateDiff]:
         """For each task this cell redefined: what changed since its previous version."""
-        from .diffing import diff
+        from .diffing import since_previous
 
         return [
-            diff(defined.previous, defined.template, labels=("the previous version", defined.template.id.name))
-            for defined in self.tasks
-            if defined.previous is not None
+            since_previous(defined.previous, defined.template) for defined in self.tasks if defined.previous is not None
         ]
 
     def rows(self) -> list[tuple[str, ...]]:

@@ -52,7 +52,7 @@ def test_node_sizes_are_bytesize_of_each_value() -> None:
 def test_tree_content() -> None:
     tree = CustomTree(make_template(NESTED).custom)
     assert list(tree.child_keys(())) == ["Needle", "empty", "options", "query"]
-    flags = tree.children(("options", "flags"))
+    flags = [tree.node(("options", "flags", index)) for index in tree.child_keys(("options", "flags"))]
     assert [(node.label, node.kind, node.preview) for node in flags] == [
         ("[0]", "bool", "true"),
         ("[1]", "null", "null"),

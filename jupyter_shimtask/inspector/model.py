@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -92,11 +92,10 @@ def _preview(entry: Any, kind: Kind) -> str:
     if kind == "array":
         count = _count(entry, kind)
         return f"[{count:,} item{'s' if count != 1 else ''}]"
-    value = entry
     if kind == "string":
-        text = json.dumps(value.string_value, ensure_ascii=False)
+        text = json.dumps(entry.string_value, ensure_ascii=False)
         return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 2] + '…"'
-    return scalar_text(value)
+    return scalar_text(entry)
 
 
 class CustomTree:
@@ -143,10 +142,6 @@ class CustomTree:
         if kind == "array":
             return range(len(entry.list_value.values))
         return self._sorted_keys(path, entry) if kind == "object" else []
-
-    def children(self, path: NodePath, keys: Iterable[Key] | None = None) -> list[TreeNode]:
-        """Nodes under ``path``: all of them, or only ``keys`` (in the given order)."""
-        return [self.node((*path, key)) for key in (self.child_keys(path) if keys is None else keys)]
 
     def index_of(self, path: NodePath) -> int:
         """Position of ``path`` among its siblings."""
@@ -330,11 +325,9 @@ class InspectedTemplate:
         return self.template.id.name
 
     def diff(self) -> TemplateDiff | None:
-        from ..diffing import diff
+        from ..diffing import since_previous
 
-        if self.previous is None:
-            return None
-        return diff(self.previous, self.template, labels=("the previous version", self.name or "this template"))
+        return since_previous(self.previous, self.template) if self.previous is not None else None
 
 
 def previous_version(template: TaskTemplate) -> TaskTemplate | None:

@@ -35,9 +35,9 @@ def _code(text: Any) -> str:
     return f"<code>{html.escape(str(text))}</code>"
 
 
-def _table(rows: list[tuple[str, str]], css: str = "") -> str:
+def _table(rows: list[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th>{html.escape(name)}</th><td>{value}</td></tr>" for name, value in rows)
-    return f'<table class="{css}">{body}</table>'
+    return f"<table>{body}</table>"
 
 
 def task_title(payload: dict[str, Any]) -> str:
