@@ -127,7 +127,7 @@ RUN_AND_WAIT = """async ([index, selector]) => {
 def jupyter_lab() -> Iterator[Any]:
     """A private ``jupyter lab`` (the browser tests' settings and helpers), removed afterwards."""
     spec = importlib.util.spec_from_file_location("browser_fixtures", ROOT / "tests" / "browser" / "conftest.py")
-    browser_fixtures = importlib.util.module_from_spec(spec)
+    browser_fixtures = sys.modules["browser_fixtures"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(browser_fixtures)
 
     home = Path(tempfile.mkdtemp(prefix="shimtask-bench-lab-"))
