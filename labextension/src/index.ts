@@ -62,9 +62,8 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
         await serviceManager.kernelspecs.ready;
         const kernel = pythonKernel(app);
         const folder = (args.cwd as string | undefined) ?? browser?.model.path ?? '';
-        const created = await serviceManager.contents.newUntitled({ path: folder, type: 'notebook' });
+        // one write of the finished file: a listing never meets a half-made or renamed notebook
         const path = await uniquePath(app, PathExt.join(folder, 'ShimTask.ipynb'));
-        await serviceManager.contents.rename(created.path, path);
         await serviceManager.contents.save(path, { type: 'notebook', format: 'json', content: scaffoldNotebook(kernel) });
         return commands.execute('docmanager:open', { path, factory: 'Notebook' });
       }

@@ -10,6 +10,7 @@ Playwright these tests skip with the reason, except under CI, where they fail.
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -84,14 +85,30 @@ class LabServer:
     process: subprocess.Popen
     log: Path
     env: dict[str, str]  # the server's environment: run `jupyter` commands that see what it sees
+    _cookies: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar, repr=False)
+    _xsrf: str | None = field(default=None, repr=False)
+
+    @property
+    def _opener(self) -> urllib.request.OpenerDirector:
+        return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self._cookies))
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the server's REST API (``path`` relative to ``/api/``); JSON in, JSON out."""
+        """Call the server's REST API (``path`` relative to ``/api/``); JSON in, JSON out.
+
+        Requests carry the server's XSRF cookie and header, as JupyterLab's own do.
+        """
+        if self._xsrf is None:
+            with self._opener.open(f"{self.url}lab", timeout=60) as response:
+                response.read()
+            self._xsrf = next(cookie.value for cookie in self._cookies if cookie.name == "_xsrf")
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"{self.url}api/{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+            f"{self.url}api/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "X-XSRFToken": self._xsrf},
         )
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with self._opener.open(request, timeout=60) as response:
             text = response.read()
         return json.loads(text) if text else None
 
@@ -105,11 +122,18 @@ class LabServer:
     def shutdown_kernels(self) -> None:
         """Shut every kernel down the normal way, so each runs its exit handlers (warm workers stop)."""
         for session in self.api("GET", "sessions"):
-            with contextlib.suppress(urllib.error.HTTPError):
-                self.api("DELETE", f"sessions/{session['id']}")
+            self._delete(f"sessions/{session['id']}")
         for kernel in self.kernels():
-            with contextlib.suppress(urllib.error.HTTPError):
-                self.api("DELETE", f"kernels/{kernel['id']}")
+            self._delete(f"kernels/{kernel['id']}")
+        if self.kernels():
+            raise RuntimeError(f"kernels still running after shutdown: {self.kernels()}")
+
+    def _delete(self, path: str) -> None:
+        try:
+            self.api("DELETE", path)
+        except urllib.error.HTTPError as error:
+            if error.code != 404:  # already gone is fine
+                raise
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -277,8 +301,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh page in its own browser context; on failure a screenshot is saved as an artifact."""
+def page(browser: Any, lab: LabServer, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page in its own browser context for the session's JupyterLab, closed before that test's
+    kernels are shut down; on failure a screenshot and the console are saved as artifacts."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(30_000)
     page = context.new_page()
