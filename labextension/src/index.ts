@@ -82,7 +82,13 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    launcher?.add({ command: CommandIDs.newNotebook, category: 'Notebook', rank: 50 });
+    launcher?.add({
+      command: CommandIDs.newNotebook,
+      args: { isLauncher: true },
+      category: 'Notebook',
+      rank: 50,
+      kernelIconUrl: `data:image/svg+xml,${encodeURIComponent(iconSvg)}` // the Notebook row shows images, not icons
+    });
     for (const command of [CommandIDs.newNotebook, CommandIDs.insertCell]) {
       palette?.addItem({ command, category: PALETTE_CATEGORY });
     }
