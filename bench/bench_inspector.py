@@ -126,7 +126,7 @@ RUN_AND_WAIT = """async ([index, selector]) => {
 @contextlib.contextmanager
 def jupyter_lab() -> Iterator[Any]:
     """A private ``jupyter lab`` (the browser tests' settings and helpers), removed afterwards."""
-    spec = importlib.util.spec_from_file_location("browser_fixtures", ROOT / "tests" / "browser" / "conftest.py")
+    spec = importlib.util.spec_from_file_location("browser_fixtures", ROOT / "tests" / "browser" / "browser_lab.py")
     browser_fixtures = sys.modules["browser_fixtures"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(browser_fixtures)
 

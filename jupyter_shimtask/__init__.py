@@ -23,10 +23,12 @@ _API = {
     "export": "exporting",
     "package": "registration",
     "register": "registration",
+    "build_image": "engines",
 }
 
 if TYPE_CHECKING:
     from .diffing import diff
+    from .engines import build_image
     from .errors import ShimTaskError
     from .exporting import export
     from .fidelity import check
@@ -53,6 +55,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 __all__ = [
     "ShimTaskError",
+    "build_image",
     "check",
     "diff",
     "export",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import IN_CI
+from support import IN_CI
 
 from jupyter_shimtask.engines import Engine, EngineError, find_engine
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sample_tasks
-from conftest import processes_mentioning
+from support import processes_mentioning
 
 from jupyter_shimtask import run, save_template, serialize
 from jupyter_shimtask.errors import InputError, ShimTaskError, TemplateError

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from conftest import ARTIFACTS, wait_for_kernel_idle
+from browser_lab import ARTIFACTS, wait_for_kernel_idle
 from nbclient import NotebookClient
 
 from jupyter_shimtask.payload import MIME_TYPE, template_payload
