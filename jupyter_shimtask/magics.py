@@ -269,3 +269,21 @@ def register(ipython: Any) -> None:
     use(config)
     ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, ShimTask)] + [config]
     ipython.register_magics(ShimTaskMagics)
+    ipython.set_hook("complete_command", _complete, str_key="%shimtask")
+
+
+def _complete(ipython: Any, event: Any) -> list[str]:
+    """Tab completion for ``%shimtask``: the command first, then options or a task."""
+    from .authoring import registry
+
+    words = event.line.split()
+    if len(words) == 1 or (len(words) == 2 and not event.line.endswith(" ")):
+        return list(COMMANDS)
+    if event.symbol.startswith("-"):
+        return [option for action in ShimTaskMagics.shimtask_line.parser._actions for option in action.option_strings]
+    names = set(registry.tasks)
+    if "flytekit" in sys.modules:
+        from flytekit.core.base_task import PythonTask
+
+        names.update(name for name, value in ipython.user_ns.items() if isinstance(value, PythonTask))
+    return sorted(names)

@@ -238,3 +238,17 @@ def test_cold_flag(shell) -> None:
     assert pool.workers == {}
     assert shell.run_line_magic("shimtask", "run greet --mode subprocess name=w").ok
     assert len(pool.workers) == 1
+
+
+@pytest.mark.filterwarnings("ignore:`Completer.complete`:PendingDeprecationWarning")
+def test_tab_completion(shell) -> None:
+    define(shell)
+    shell.user_ns["renamed"] = shell.user_ns["greet"]
+
+    def completions(line: str) -> list[str]:
+        return shell.Completer.complete(line_buffer=line, cursor_pos=len(line))[1]
+
+    assert set(completions("%shimtask ")) >= {"run", "inspect", "register"}
+    assert completions("%shimtask ins") == ["inspect"]
+    assert completions("%shimtask run ") == ["greet", "renamed"]
+    assert "--mode" in completions("%shimtask run greet --mo")
