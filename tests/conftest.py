@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_shimtask.config import ShimTask, use
 
@@ -24,3 +26,12 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     return folder
+
+
+@pytest.fixture
+def shell(workspace: ShimTask) -> Iterator[InteractiveShell]:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("reload_ext", "jupyter_shimtask")
+    shell.run_line_magic("config", f"ShimTask.workspace = {workspace.workspace!r}")
+    yield shell
+    shell.reset()

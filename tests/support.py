@@ -3,9 +3,44 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# A %%shimtask cell body; tests replace GREETING (and other parts) to make variants.
+GREET_CELL = textwrap.dedent(
+    """
+    from flytekit import kwtypes
+    from flytekit.core.interface import Interface
+    from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
+    from flytekit.extend import ShimTaskExecutor
+
+
+    class GreetExecutor(ShimTaskExecutor):
+        def execute_from_model(self, tt, **inputs):
+            return f"{tt.custom['greeting']}, {inputs['name']}!"
+
+
+    class GreetTask(PythonCustomizedContainerTask):
+        def __init__(self, name, greeting):
+            self.greeting = greeting
+            super().__init__(
+                name=name,
+                task_config=None,
+                container_image="shimtask-runtime:test",
+                executor_type=GreetExecutor,
+                task_type="greet",
+                interface=Interface(inputs=kwtypes(name=str), outputs=kwtypes(greeting=str)),
+            )
+
+        def get_custom(self, settings):
+            return {"greeting": self.greeting}
+
+
+    greet = GreetTask(name="greet", greeting="GREETING")
+    """
+)
 
 
 def processes_mentioning(text: str) -> list[int]:

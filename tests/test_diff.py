@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sample_tasks
 from IPython.core.error import UsageError
-from test_magics import GREET_CELL, shell  # noqa: F401  (shell is a fixture)
+from support import GREET_CELL
 
 from jupyter_shimtask import diff, save_template, serialize
 from jupyter_shimtask.diffing import Change
@@ -13,7 +13,7 @@ from jupyter_shimtask.errors import TemplateError
 from jupyter_shimtask.inspector.widget import Inspector
 
 
-def define(shell, task_name: str, greeting: str) -> object:  # noqa: F811
+def define(shell, task_name: str, greeting: str) -> object:
     """A %%shimtask cell defining ``greet`` under a task name no other test uses (the registry is per process)."""
     cell = GREET_CELL.replace('name="greet"', f'name="{task_name}"').replace("GREETING", greeting)
     return shell.run_cell_magic("shimtask", "greeting", cell)
@@ -90,7 +90,7 @@ def test_bad_input_raises(tmp_path) -> None:
         diff(tmp_path / "bad.pb", sample_tasks.greet)
 
 
-def test_rerun_cell_shows_what_changed(shell) -> None:  # noqa: F811
+def test_rerun_cell_shows_what_changed(shell) -> None:
     first = define(shell, "rerun", "Hello")
     assert "change" not in repr(first)
     summary = define(shell, "rerun", "Bonjour")
@@ -103,7 +103,7 @@ def test_rerun_cell_shows_what_changed(shell) -> None:  # noqa: F811
     assert "change" not in repr(again)
 
 
-def test_magic_diff(shell, tmp_path) -> None:  # noqa: F811
+def test_magic_diff(shell, tmp_path) -> None:
     define(shell, "diffed", "Hello")
     with pytest.raises(UsageError, match="no earlier version"):
         shell.run_line_magic("shimtask", "diff greet")

@@ -2,54 +2,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-
-GREET_CELL = textwrap.dedent(
-    """
-    from flytekit import kwtypes
-    from flytekit.core.interface import Interface
-    from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
-    from flytekit.extend import ShimTaskExecutor
-
-
-    class GreetExecutor(ShimTaskExecutor):
-        def execute_from_model(self, tt, **inputs):
-            return f"{tt.custom['greeting']}, {inputs['name']}!"
-
-
-    class GreetTask(PythonCustomizedContainerTask):
-        def __init__(self, name, greeting):
-            self.greeting = greeting
-            super().__init__(
-                name=name,
-                task_config=None,
-                container_image="shimtask-runtime:test",
-                executor_type=GreetExecutor,
-                task_type="greet",
-                interface=Interface(inputs=kwtypes(name=str), outputs=kwtypes(greeting=str)),
-            )
-
-        def get_custom(self, settings):
-            return {"greeting": self.greeting}
-
-
-    greet = GreetTask(name="greet", greeting="GREETING")
-    """
-)
-
-
-@pytest.fixture
-def shell(workspace) -> InteractiveShell:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("reload_ext", "jupyter_shimtask")
-    shell.run_line_magic("config", f"ShimTask.workspace = {workspace.workspace!r}")
-    yield shell
-    shell.reset()
+from support import GREET_CELL
 
 
 def define(shell: InteractiveShell, greeting: str = "Hello", name: str = "greeting") -> object:

@@ -6,7 +6,7 @@ import textwrap
 
 import nbformat
 from nbclient import NotebookClient
-from test_magics import GREET_CELL
+from support import GREET_CELL
 
 
 def test_notebook_defines_and_runs_a_task(workspace, tmp_path) -> None:

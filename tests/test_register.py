@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import tarfile
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,42 +14,16 @@ from flyte_admin import FlyteAdmin
 from flyteidl.admin.task_pb2 import TaskSpec
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from support import GREET_CELL
 
 from jupyter_shimtask import package, register, serialize
 from jupyter_shimtask.registration import PlatformError, content_version, serialization_settings
 
-PLUGIN_MODULE = textwrap.dedent(
-    """
-    from flytekit import kwtypes
-    from flytekit.core.interface import Interface
-    from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
-    from flytekit.extend import ShimTaskExecutor
-
-
-    class GreetExecutor(ShimTaskExecutor):
-        def execute_from_model(self, tt, **inputs):
-            return f"{tt.custom['greeting']}, {inputs['name']}!"
-
-
-    class GreetTask(PythonCustomizedContainerTask):
-        def __init__(self, name, greeting):
-            self.greeting = greeting
-            super().__init__(
-                name=name,
-                task_config=None,
-                container_image="{{.image.default.fqn}}:{{.image.default.version}}",
-                executor_type=GreetExecutor,
-                task_type="greet",
-                interface=Interface(inputs=kwtypes(name=str), outputs=kwtypes(greeting=str)),
-            )
-
-        def get_custom(self, settings):
-            return {"greeting": self.greeting}
-
-
-    greet = GreetTask(name="greet", greeting="Hello")
-    hola = GreetTask(name="hola", greeting="Hola")
-    """
+PLUGIN_MODULE = (
+    GREET_CELL.replace("shimtask-runtime:test", "{{.image.default.fqn}}:{{.image.default.version}}").replace(
+        "GREETING", "Hello"
+    )
+    + 'hola = GreetTask(name="hola", greeting="Hola")\n'
 )
 IMAGE = "ghcr.io/example/greet:0.1"
 
@@ -179,10 +152,6 @@ def test_magics_package_and_register(shell, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def shell(workspace) -> InteractiveShell:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("reload_ext", "jupyter_shimtask")
-    shell.run_line_magic("config", f"ShimTask.workspace = {workspace.workspace!r}")
+def shell(shell: InteractiveShell) -> InteractiveShell:
     shell.user_ns["greet"] = sample_tasks.greet
-    yield shell
-    shell.reset()
+    return shell
