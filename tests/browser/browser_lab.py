@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -389,3 +390,42 @@ def run_command(page: Any) -> Callable[..., Any]:
         )
 
     return execute
+
+
+def custom_task_cell(module: str, task: str, custom: str, inputs: str = "name=str") -> str:
+    """A ``%%shimtask`` cell defining the task ``task`` whose ``custom`` is the Python expression ``custom``."""
+    return (
+        textwrap.dedent(
+            """\
+        %%shimtask MODULE
+        from flytekit import kwtypes
+        from flytekit.core.interface import Interface
+        from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
+        from flytekit.extend import ShimTaskExecutor
+
+
+        class CustomExecutor(ShimTaskExecutor):
+            def execute_from_model(self, tt, **inputs):
+                return tt.custom["greeting"]
+
+
+        class CustomTask(PythonCustomizedContainerTask):
+            def __init__(self, name, custom):
+                self.custom = custom
+                super().__init__(
+                    name=name,
+                    task_config=None,
+                    container_image="shimtask-runtime:test",
+                    executor_type=CustomExecutor,
+                    task_type="custom",
+                    interface=Interface(inputs=kwtypes(INPUTS), outputs=kwtypes(greeting=str)),
+                )
+
+            def get_custom(self, settings):
+                return self.custom
+        """
+        )
+        .replace("MODULE", module)
+        .replace("INPUTS", inputs)
+        + f"\n\n{task} = CustomTask({task!r}, {custom})\n"
+    )

@@ -7,46 +7,16 @@ import re
 import textwrap
 
 import nbformat
+from browser_lab import custom_task_cell
 
-TASK_CELL = textwrap.dedent(
-    """\
-    %%shimtask inspected
-    from flytekit import kwtypes
-    from flytekit.core.interface import Interface
-    from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
-    from flytekit.extend import ShimTaskExecutor
-
-
-    class EchoExecutor(ShimTaskExecutor):
-        def execute_from_model(self, tt, **inputs):
-            return tt.custom["greeting"]
-
-
-    class EchoTask(PythonCustomizedContainerTask):
-        def __init__(self, name, custom):
-            self.custom = custom
-            super().__init__(
-                name=name,
-                task_config=None,
-                container_image="shimtask-runtime:test",
-                executor_type=EchoExecutor,
-                task_type="echo",
-                interface=Interface(inputs=kwtypes(name=str), outputs=kwtypes(greeting=str)),
-            )
-
-        def get_custom(self, settings):
-            return self.custom
-
-
-    echo = EchoTask(
-        "echo",
-        {
-            "greeting": "Hello",
-            "options": {"retries": 3, "flags": ["alpha", "beta"], "dialect": "sqlite"},
-            "rows": {f"row{index:03d}": {"value": index, "label": f"r{index}"} for index in range(150)},
-        },
-    )
-    """
+TASK_CELL = custom_task_cell(
+    "inspected",
+    "echo",
+    """{
+    "greeting": "Hello",
+    "options": {"retries": 3, "flags": ["alpha", "beta"], "dialect": "sqlite"},
+    "rows": {f"row{index:03d}": {"value": index, "label": f"r{index}"} for index in range(150)},
+}""",
 )
 FIGURES_CELL = textwrap.dedent(
     """\

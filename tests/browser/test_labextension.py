@@ -8,12 +8,11 @@ import json
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import nbformat
-from browser_lab import ARTIFACTS, wait_for_kernel_idle
+from browser_lab import ARTIFACTS, custom_task_cell, wait_for_kernel_idle
 from nbclient import NotebookClient
 
 from jupyter_shimtask.payload import MIME_TYPE, template_payload
@@ -34,39 +33,7 @@ EDGE_CUSTOM = {
     "rows": {f"row{index:03d}": {"value": index, "label": f"r{index}"} for index in range(150)},
     "nested": [[1, 2.5], {"deep": [None, False, 0.5, -7]}],
 }
-SAVED_TASK_CELL = textwrap.dedent(
-    """\
-    %%shimtask saved
-    from flytekit import kwtypes
-    from flytekit.core.interface import Interface
-    from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
-    from flytekit.extend import ShimTaskExecutor
-
-
-    class EdgeExecutor(ShimTaskExecutor):
-        def execute_from_model(self, tt, **inputs):
-            return tt.custom["greeting"]
-
-
-    class EdgeTask(PythonCustomizedContainerTask):
-        def __init__(self, name, custom):
-            self.custom = custom
-            super().__init__(
-                name=name,
-                task_config=None,
-                container_image="shimtask-runtime:test",
-                executor_type=EdgeExecutor,
-                task_type="edge",
-                interface=Interface(inputs=kwtypes(name=str, count=int), outputs=kwtypes(greeting=str)),
-            )
-
-        def get_custom(self, settings):
-            return self.custom
-
-
-    edge = EdgeTask("edge", CUSTOM)
-    """
-)
+SAVED_TASK_CELL = custom_task_cell("saved", "edge", repr(EDGE_CUSTOM), inputs="name=str, count=int")
 
 
 def test_extension_is_installed_and_active(lab, open_lab) -> None:
@@ -178,7 +145,7 @@ def test_saved_notebook_shows_templates_without_a_kernel(lab, open_lab, screensh
         [
             "%load_ext jupyter_shimtask",
             f"%config ShimTask.workspace = {str(tmp_path / 'workspace')!r}",
-            SAVED_TASK_CELL.replace("CUSTOM", repr(EDGE_CUSTOM)),
+            SAVED_TASK_CELL,
             "%shimtask inspect edge",
         ],
         tmp_path,
