@@ -129,6 +129,9 @@ engine_images() {
 	local image_id
 	engine_base_image
 	engine_wheelhouse wheelhouse
+	# notebooks/03 builds the Dockerfile too: the same base and wheelhouse, so it needs no registry
+	export SHIMTASK_BASE_IMAGE="$ENGINE_BASE_IMAGE" SHIMTASK_WHEELHOUSE=wheelhouse
+	docker image prune --force >/dev/null # earlier builds' dangling layers; the cache of the last build stays
 	engine_log "building $SHIMTASK_TEST_IMAGE from the Dockerfile"
 	if ! DOCKER_BUILDKIT=0 docker build --network host \
 		--build-arg BASE_IMAGE="$ENGINE_BASE_IMAGE" \
@@ -137,7 +140,6 @@ engine_images() {
 		tail -n 40 "$ENGINE_ROOT/build.log" >&2
 		return 1
 	fi
-	docker image prune --force >/dev/null # earlier builds' layers, so the data root does not grow
 	if command -v podman >/dev/null; then
 		image_id="$(docker image inspect --format '{{.Id}}' "$SHIMTASK_TEST_IMAGE")"
 		if [[ "$(podman image inspect --format '{{.Id}}' "$SHIMTASK_TEST_IMAGE" 2>/dev/null)" != "${image_id#sha256:}" ]]; then
