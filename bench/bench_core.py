@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,19 @@ def hand_written(template: Path, inputs: Path, folder: Path, index: int) -> floa
     return time.perf_counter() - started
 
 
+def write_template(folder: Path) -> tuple[Path, Path]:
+    """The benchmarks' template (sample_tasks.greet) and its inputs, as files in ``folder``."""
+    import sample_tasks
+
+    from jupyter_shimtask import save_template, serialize
+    from jupyter_shimtask.literals import encode_inputs
+
+    template = serialize(sample_tasks.greet)
+    inputs = folder / "inputs.pb"
+    inputs.write_bytes(encode_inputs(template, {"name": "bench"}).SerializeToString())
+    return save_template(template, folder / "task_template.pb"), inputs
+
+
 def load_ext_seconds() -> float:
     code = (
         "import time\nfrom IPython.core.interactiveshell import InteractiveShell\n"
@@ -58,29 +72,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=9)
     repeat = parser.parse_args().repeat
 
-    import sample_tasks
-
-    from jupyter_shimtask import run, save_template, serialize
-    from jupyter_shimtask.literals import encode_inputs
+    from jupyter_shimtask import run
 
     folder = Path(tempfile.mkdtemp(prefix="shimtask-bench-"))
-    template = serialize(sample_tasks.greet)
-    template_path = save_template(template, folder / "task_template.pb")
-    inputs_path = folder / "inputs.pb"
-    inputs_path.write_bytes(encode_inputs(template, {"name": "bench"}).SerializeToString())
+    try:
+        template_path, inputs_path = write_template(folder)
 
-    def timed(**options: object) -> float:
-        started = time.perf_counter()
-        result = run(str(template_path), {"name": "bench"}, mode="subprocess", **options)
-        assert result.ok, result.error
-        return time.perf_counter() - started
+        def timed(**options: object) -> float:
+            started = time.perf_counter()
+            result = run(str(template_path), {"name": "bench"}, mode="subprocess", **options)
+            assert result.ok, result.error
+            return time.perf_counter() - started
 
-    timed(warm=True)  # start the worker outside the measurement
-    baseline, cold, warm = [], [], []
-    for index in range(repeat):  # interleaved, so drift hits all alike
-        baseline.append(hand_written(template_path, inputs_path, folder, index))
-        cold.append(timed(warm=False))
-        warm.append(timed(warm=True))
+        timed(warm=True)  # start the worker outside the measurement
+        baseline, cold, warm = [], [], []
+        for index in range(repeat):  # interleaved, so drift hits all alike
+            baseline.append(hand_written(template_path, inputs_path, folder, index))
+            cold.append(timed(warm=False))
+            warm.append(timed(warm=True))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     load_ext = [load_ext_seconds() for _ in range(5)]
 
     base = statistics.median(baseline)

@@ -32,8 +32,16 @@ try:
     flytekit = version("flytekit")
 except Exception:
     flytekit = None
+def shebang(path):
+    try:
+        with open(path, "rb") as script:
+            line = script.readline(512)
+    except (OSError, TypeError):
+        return None
+    return line[2:].decode(errors="replace").split() if line.startswith(b"#!") else None
 print(json.dumps({"python": ".".join(map(str, sys.version_info[:3])), "flytekit": flytekit,
-                  "programs": {name: shutil.which(name) for name in sys.argv[1:]}}))
+                  "programs": {name: shutil.which(name) for name in sys.argv[1:]},
+                  "interpreter": shebang(shutil.which("pyflyte-execute"))}))
 """
 
 
@@ -50,6 +58,8 @@ class ImageFacts:
     python: str
     flytekit: str | None
     programs: dict[str, str | None]
+    interpreter: tuple[str, ...] = ("python3",)  # the Python that runs pyflyte-execute (its #! line)
+    entrypoint: tuple[str, ...] = ()
 
     def version_notes(self) -> list[str]:
         """Differences from this interpreter that can make the image behave unlike the notebook."""
@@ -114,7 +124,8 @@ class Engine:
         key = (self.binary, self.endpoint, image, program)
         if key in _facts:
             return _facts[key]
-        inspected = self.call("image", "inspect", "--format", "{{json .Config.Env}}", image, timeout=60)
+        config = '{"env": {{json .Config.Env}}, "entrypoint": {{json .Config.Entrypoint}}}'
+        inspected = self.call("image", "inspect", "--format", config, image, timeout=60)
         if inspected.returncode:
             self.ensure_reachable()
             raise EngineError(
@@ -122,8 +133,9 @@ class Engine:
                 f"or build it (`{self.name} build -t {image} .` with jupyter-shimtask's Dockerfile)",
                 detail=inspected.stderr,
             )
-        env = dict(item.split("=", 1) for item in json.loads(inspected.stdout or "null") or [] if "=" in item)
-        facts = self._probe(image, env, program)
+        found = json.loads(inspected.stdout)
+        env = dict(item.split("=", 1) for item in found["env"] or [] if "=" in item)
+        facts = self._probe(image, env, program, tuple(found["entrypoint"] or ()))
         if not facts.programs.get(program):
             import flytekit
 
@@ -134,7 +146,7 @@ class Engine:
         _facts[key] = facts
         return facts
 
-    def _probe(self, image: str, env: dict[str, str], program: str) -> ImageFacts:
+    def _probe(self, image: str, env: dict[str, str], program: str, entrypoint: tuple[str, ...]) -> ImageFacts:
         programs = list(dict.fromkeys([program, "pyflyte-execute"]))
         tried = []
         for python in ("python3", "python"):
@@ -145,7 +157,10 @@ class Engine:
             )  # fmt: skip
             if answer.returncode == 0:
                 found = json.loads(answer.stdout.strip().splitlines()[-1])
-                return ImageFacts(image, env, found["python"], found["flytekit"], found["programs"])
+                interpreter = tuple(found["interpreter"] or [python])
+                return ImageFacts(
+                    image, env, found["python"], found["flytekit"], found["programs"], interpreter, entrypoint
+                )
             reason = _first_line(answer.stderr) or f"exit status {answer.returncode}"
             if "not found" not in reason:
                 raise EngineError(f"{self.name} could not start a container from {image}: {reason}", answer.stderr)

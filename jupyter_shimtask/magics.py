@@ -61,7 +61,11 @@ class ShimTaskMagics(Magics):
     @argument("--mode", "-m", choices=("process", "subprocess", "image"), help="Run mode (default: ShimTask.mode).")
     @argument("--timeout", type=float, help="Run timeout in seconds.")
     @argument("--keep", action="store_true", help="Keep the run folder.")
-    @argument("--cold", action="store_true", help="Start a fresh process instead of using the warm worker.")
+    @argument(
+        "--cold",
+        action="store_true",
+        help="Start a fresh process (--mode subprocess) or container (--mode image) instead of the warm worker.",
+    )
     @argument(
         "--image",
         help="Image for --mode image (default: the template's own); build: the base; package/register: default image.",

@@ -12,6 +12,7 @@ import pytest
 from support import IN_CI
 
 from jupyter_shimtask.engines import Engine, EngineError, find_engine
+from jupyter_shimtask.runners import warm
 
 TEST_IMAGE = os.environ.get("SHIMTASK_TEST_IMAGE", "shimtask-runtime:test")
 ENGINE_NAMES = ("docker", "podman")
@@ -48,8 +49,10 @@ def docker_fixture() -> Engine:
 
 @pytest.fixture(autouse=True)
 def no_containers_left() -> None:
-    """After every test: no container made by jupyter-shimtask exists, running or stopped."""
+    """After every test, once this process's warm containers are stopped as at kernel exit: no container
+    made by jupyter-shimtask exists, running or stopped."""
     yield
+    warm.pool.stop_all()
     for name, found in _ready.items():
         if isinstance(found, Engine):
             assert found.containers() == [], f"{name} containers left behind"

@@ -82,6 +82,12 @@ CELL = textwrap.dedent(
 ).replace("IMAGE", repr(TEST_IMAGE))
 
 
+@pytest.fixture(autouse=True)
+def cold_image_runs(workspace: ShimTask) -> None:
+    """A container per run: the reference that test_warm_image.py holds warm runs to."""
+    workspace.warm = False
+
+
 @pytest.fixture
 def cell(workspace: ShimTask) -> ModuleType:
     """The tasks of a %%shimtask cell: a module in the workspace that the image has never seen."""
@@ -189,7 +195,7 @@ def test_interrupt_removes_the_container(docker: Engine, tmp_path: Path) -> None
         from jupyter_shimtask.authoring import build_module
         cell = build_module(Path({str(tmp_path / "cell.py")!r}).read_text(), "imagecell").module
         try:
-            run(cell.sleeping, {{"seconds": 60.0}}, mode="image", engine="docker")
+            run(cell.sleeping, {{"seconds": 60.0}}, mode="image", engine="docker", warm=False)
         except KeyboardInterrupt:
             sys.exit(130)
         sys.exit(0)
@@ -264,7 +270,7 @@ def test_build_bakes_the_module_into_the_image(docker: Engine, workspace: ShimTa
         assert [name.startswith("imagecell_") for name in built.files] == [True]
         for module in Path(workspace.workspace, "modules").glob("imagecell_*.py"):
             module.unlink()  # from now on only the image has the executor
-        result = shell.run_line_magic("shimtask", f"run greet --mode image --image {tag} name=baked")
+        result = shell.run_line_magic("shimtask", f"run greet --mode image --cold --image {tag} name=baked")
         assert result.ok and result.outputs == {"greeting": "Hello, baked!"}, result.error
         plain = docker.call("run", "--rm", "--entrypoint", "python3", tag, "-c", f"import {built.files[0][:-3]}")
         assert plain.returncode == 0, plain.stderr

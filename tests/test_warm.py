@@ -46,7 +46,14 @@ def _verdict(result) -> tuple | None:
 
 
 def test_edited_module_is_picked_up(tmp_path: Path, monkeypatch) -> None:
-    module = tmp_path / "edited_executor.py"
+    monkeypatch.chdir(tmp_path)  # the notebook's folder is on the runs' path
+    assert_edits_are_picked_up(tmp_path, mode="subprocess")
+
+
+def assert_edits_are_picked_up(folder: Path, **options) -> None:
+    """Runs of an executor in ``folder`` (the current one) see each edit of its module."""
+    from jupyter_shimtask import serialize
+
     source = textwrap.dedent(
         """
         from flytekit.extend import ShimTaskExecutor
@@ -56,14 +63,11 @@ def test_edited_module_is_picked_up(tmp_path: Path, monkeypatch) -> None:
                 return "VERSION"
         """
     )
-    from jupyter_shimtask import serialize
-
     template = serialize(sample_tasks.greet)
     template.container.args[-1] = "edited_executor.Executor"
-    monkeypatch.chdir(tmp_path)  # the notebook's folder is on the runs' path
     for version in ("one", "two"):
-        module.write_text(source.replace("VERSION", version))
-        assert run(template, {"name": "x"}, mode="subprocess").outputs == {"greeting": version}
+        (folder / "edited_executor.py").write_text(source.replace("VERSION", version))
+        assert run(template, {"name": "x"}, **options).outputs == {"greeting": version}
 
 
 def test_crashed_worker_is_replaced() -> None:

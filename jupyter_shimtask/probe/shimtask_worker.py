@@ -6,7 +6,11 @@ jupyter_shimtask installed. Protocol, one connection per run over a Unix socket,
     client -> {"args": [...], "env": {...}, "cwd": "...", "python_path": [...], "log": "..."}
     worker -> {"pid": N}  then  {"status": exit_code}      or  {"restart": "<reason>"}
 
-Closing the connection before the status kills the run's process group.
+Closing the connection before the status kills the run's process group. ``cwd`` is optional (the
+worker's own by default); with ``"inherit_env": true`` ``env`` is laid over the worker's start-up
+environment instead of replacing it (a container's env plus the run's, as a fresh container has).
+The worker's owner also holds one connection open, ``{"lease": true}``: when it closes (the owner
+exited, however it ended), the worker exits.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ def stale(times: dict[str, float]) -> str | None:
     return None
 
 
-def child(request: dict, base_path: list[str]) -> None:
+def child(request: dict, base_path: list[str], base_env: dict[str, str]) -> None:
     """In the forked child: become the pyflyte-execute process the request describes."""
     os.setsid()
     try:  # die with the worker (Linux): a run must not outlive a crashed worker
@@ -57,12 +61,17 @@ def child(request: dict, base_path: list[str]) -> None:
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
+    env = {**base_env, **request["env"]} if request.get("inherit_env") else request["env"]
     os.environ.clear()
-    os.environ.update(request["env"])
+    os.environ.update(env)
+    if env.get("PYTHONUNBUFFERED"):  # as -u does for a fresh process: logs arrive while the run goes on
+        sys.stdout.reconfigure(line_buffering=True)
+        sys.stderr.reconfigure(line_buffering=True)
     import tempfile
 
     tempfile.tempdir = None
-    os.chdir(request["cwd"])
+    if request.get("cwd"):
+        os.chdir(request["cwd"])
     sys.path[:] = [*request["python_path"], *base_path]
     sys.argv[:] = request["args"]
     code = 1
@@ -87,40 +96,56 @@ def child(request: dict, base_path: list[str]) -> None:
         os._exit(code)
 
 
-def serve_one(connection: socket.socket, times: dict[str, float], base_path: list[str]) -> bool:
+def serve_one(
+    connection: socket.socket, stream, request: dict, times: dict[str, float], base: tuple[list[str], dict[str, str]]
+) -> bool:
     """Run one request; False when the worker must stop (stale)."""
-    with connection, connection.makefile("rwb") as stream:
-        line = stream.readline()
-        if not line:
-            return True
-        request = json.loads(line)
-        reason = stale(times)
-        if reason:
-            stream.write(json.dumps({"restart": f"{reason} changed on disk"}).encode() + b"\n")
-            stream.flush()
-            return False
-        pid = os.fork()
-        if pid == 0:
-            child(request, base_path)
-        stream.write(json.dumps({"pid": pid}).encode() + b"\n")
+    reason = stale(times)
+    if reason:
+        stream.write(json.dumps({"restart": f"{reason} changed on disk"}).encode() + b"\n")
         stream.flush()
-        watcher = os.pidfd_open(pid)
-        try:
-            while True:
-                ready, _, _ = select.select([watcher, connection], [], [])
-                if watcher in ready:
-                    _, status = os.waitpid(pid, 0)
-                    code = os.waitstatus_to_exitcode(status)
-                    kill_group(pid)
-                    stream.write(json.dumps({"status": code}).encode() + b"\n")
-                    stream.flush()
-                    return True
-                if not connection.recv(1, socket.MSG_PEEK):  # the client went away: stop the run
-                    kill_group(pid)
-                    os.waitpid(pid, 0)
-                    return True
-        finally:
-            os.close(watcher)
+        return False
+    pid = os.fork()
+    if pid == 0:
+        child(request, *base)
+    stream.write(json.dumps({"pid": pid}).encode() + b"\n")
+    stream.flush()
+    watcher = os.pidfd_open(pid)
+    try:
+        while True:
+            ready, _, _ = select.select([watcher, connection], [], [])
+            if watcher in ready:
+                _, status = os.waitpid(pid, 0)
+                code = os.waitstatus_to_exitcode(status)
+                kill_group(pid)
+                stream.write(json.dumps({"status": code}).encode() + b"\n")
+                stream.flush()
+                return True
+            if not connection.recv(1, socket.MSG_PEEK):  # the client went away: stop the run
+                kill_group(pid)
+                os.waitpid(pid, 0)
+                return True
+    finally:
+        os.close(watcher)
+
+
+def read_request(connection: socket.socket):
+    """The connection's stream and its first line, parsed (None if the client sent nothing)."""
+    connection.settimeout(10)
+    stream = connection.makefile("rwb")
+    try:
+        line = stream.readline()
+    except OSError:
+        line = b""
+    connection.settimeout(None)
+    return stream, json.loads(line) if line.strip() else None
+
+
+def reap_orphans() -> None:
+    """As a container's first process the worker inherits what runs left behind; collect it."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 def kill_group(pid: int) -> None:
@@ -131,29 +156,43 @@ def kill_group(pid: int) -> None:
 def main() -> None:
     socket_path, idle_seconds = sys.argv[1], float(sys.argv[2])
     parent = os.getppid()
+    base_env = dict(os.environ)
     import shimtask_probe  # noqa: F401
     from flytekit.bin.entrypoint import execute_task_cmd  # noqa: F401  (the point: import once)
 
     times = snapshot()
-    base_path = list(sys.path)
+    base = (list(sys.path), base_env)
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(socket_path)
+    here = os.getcwd()
+    os.chdir(os.path.dirname(socket_path))  # a relative name: the folder's path may be longer than a socket address
+    server.bind(os.path.basename(socket_path))
+    os.chdir(here)
     server.listen(8)
     print("ready", flush=True)
     last = time.monotonic()
+    leases: list[socket.socket] = []
     try:
         while True:
-            ready, _, _ = select.select([server], [], [], 1.0)
+            ready, _, _ = select.select([server, *leases], [], [], 1.0)
+            if any(lease in ready for lease in leases):  # the owner closed its lease: it has exited
+                return
             if not ready:
-                orphaned = parent != 1 and os.getppid() != parent
+                if os.getpid() == 1:
+                    reap_orphans()
+                orphaned = parent not in (0, 1) and os.getppid() != parent
                 if orphaned or time.monotonic() - last > idle_seconds:
                     return
                 continue
             connection, _ = server.accept()
-            if not serve_one(connection, times, base_path):
-                return
+            stream, request = read_request(connection)
+            if request is not None and request.get("lease"):
+                leases.append(connection)
+                continue
+            with connection, stream:
+                if request is not None and not serve_one(connection, stream, request, times, base):
+                    return
             last = time.monotonic()
     finally:
         server.close()

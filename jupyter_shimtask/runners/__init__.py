@@ -28,8 +28,13 @@ def run(
     ``task_or_template``: a task object, a TaskTemplate message, or a path to a ``.pb``/``.json`` file.
     ``mode``: ``process`` (in this interpreter), ``subprocess`` (the real ``pyflyte-execute``) or
     ``image`` (the same inside a container). ``keep`` keeps the run folder for inspection.
-    ``warm`` (default ``ShimTask.warm``) sends subprocess and image runs through a long-lived
-    worker that forks a fresh child per run; ``warm=False`` starts a cold process.
+    ``warm`` (default ``ShimTask.warm``) sends subprocess runs to a long-lived worker process and
+    image runs to a long-lived container per engine, image and workspace; the worker forks a fresh
+    pyflyte-execute child per run. ``warm=False`` starts a fresh process or container instead.
+    Some runs go cold anyway, with a note in ``result.notes``: a template that sets ``FLYTE_*``
+    variables (flytekit reads them at import), and in image mode one with resource limits (they
+    and OOM detection need a container of the run's own), another command than pyflyte-execute,
+    or an image ENTRYPOINT. Timeouts and Ctrl-C kill a warm run's process group (the worker stays).
     """
     config = settings()
     mode = mode or config.mode
@@ -40,7 +45,12 @@ def run(
     timeout = timeout if timeout is not None else (config.timeout or None)
     keep = config.keep if keep is None else keep
     warm = config.warm if warm is None else warm
-    prepared = prepare(task_or_template, inputs)
+    runs_dir = None
+    if mode == "image" and warm:
+        from .image import warm_folder
+
+        runs_dir = warm_folder()  # the warm container sees this folder, not the whole temporary folder
+    prepared = prepare(task_or_template, inputs, runs_dir)
     if mode == "process":
         from .process import run_in_process
 
@@ -52,7 +62,7 @@ def run(
     from .image import run_in_image
 
     return run_in_image(
-        prepared, keep=keep, timeout=timeout, on_log=on_log, image=image, engine=engine or config.engine
+        prepared, keep=keep, timeout=timeout, on_log=on_log, image=image, engine=engine or config.engine, warm=warm
     )
 
 

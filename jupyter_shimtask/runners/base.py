@@ -73,8 +73,8 @@ class RunFolder:
     raw: Path
 
     @classmethod
-    def create(cls) -> RunFolder:
-        root = Path(tempfile.mkdtemp(prefix="shimtask-run-"))
+    def create(cls, parent: Path | None = None) -> RunFolder:
+        root = Path(tempfile.mkdtemp(prefix="shimtask-run-", dir=parent))
         raw = settings().outputs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         for folder in (root / "outputs", root / "tmp"):
             folder.mkdir(parents=True)
@@ -144,7 +144,8 @@ class Prepared:
         return {pair.key: pair.value for pair in self.template.container.env}
 
 
-def prepare(task_or_template: Any, inputs: dict[str, Any] | None) -> Prepared:
+def prepare(task_or_template: Any, inputs: dict[str, Any] | None, runs_dir: Path | None = None) -> Prepared:
+    """Template and inputs written to a new run folder (in ``runs_dir``, default the temporary folder)."""
     from flytekit.core.base_task import Task
 
     task = task_or_template if isinstance(task_or_template, Task) else None
@@ -160,7 +161,7 @@ def prepare(task_or_template: Any, inputs: dict[str, Any] | None) -> Prepared:
             f"executor {executor} lives in __main__, which the container cannot import; "
             "define it in a %%shimtask cell or a .py module"
         )
-    folder = RunFolder.create()
+    folder = RunFolder.create(runs_dir)
     try:
         folder.template.write_bytes(template.SerializeToString())
         literal_map = encode_inputs(template, inputs, task, raw_dir=folder.input_data)

@@ -4,14 +4,25 @@ The run folder and the raw-output folder are mounted at the same absolute paths,
 (placeholders already replaced by local paths) and the literals' URIs mean the same inside and
 out. The workspace modules and the executor's own folder are mounted read-only and put on
 PYTHONPATH, so a cell-defined executor imports without rebuilding the image.
+
+Warm runs (``ShimTask.warm``) go to one long-lived container per engine, image and workspace:
+it runs shimtask_worker, which forks a fresh pyflyte-execute child per run with the mounts, paths,
+user and environment a cold container would have. Its run folders live in this process's warm
+folder, mounted whole; the host talks to the worker through a Unix socket in that folder. The
+container exits with this process (its lease connection closes), after ``ShimTask.warm_idle``
+seconds without runs, and is removed at exit or when it crashes or hangs.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
+import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +30,8 @@ from ..config import settings
 from ..engines import LABEL, Engine, EngineError, ImageFacts, find_engine, installed
 from ..errors import ShimTaskError, TemplateError
 from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, import_roots, substitute
-from .subprocess import ctrl_c_interrupts, run_process_group
+from .subprocess import cold_only, ctrl_c_interrupts, run_process_group
+from .warm import Worker, WorkerFailure, pool, run_warm, worker_code
 
 PROBE_MOUNT = "/opt/jupyter-shimtask/probe"
 _QUANTITY = re.compile(r"([0-9.]+(?:[eE][-+]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
@@ -28,6 +40,10 @@ _SUFFIX = {
     **{suffix: Decimal(1000) ** power for power, suffix in enumerate(("", "k", "M", "G", "T", "P", "E"))},
     "m": Decimal("0.001"),
 }
+Mounts = dict[str, tuple[str, str]]  # in-container path -> (host path, "ro" or "rw")
+_warm_folders: dict[str, Path] = {}
+_warm_roots: dict[tuple, list[Path]] = {}  # the read-only folders each warm container mounts
+_failed_starts: dict[tuple, str] = {}
 
 
 def run_in_image(
@@ -38,11 +54,16 @@ def run_in_image(
     on_log: LogSink | None = None,
     image: str | None = None,
     engine: str | None = None,
+    warm: bool = False,
 ) -> RunResult:
-    """Run ``prepared`` in ``image`` (default: the template's own); every run removes its container."""
+    """Run ``prepared`` in ``image`` (default: the template's own), in the warm container or a container of its own.
+
+    A warm container that cannot start (an image whose Python cannot run the worker, an engine
+    whose bind mounts do not carry Unix sockets) is removed and the run goes cold, with a note
+    saying why; so do later runs in that image, without trying again.
+    """
     started = time.perf_counter()
-    chosen: Engine | None = None
-    container: str | None = None
+    notes: list[str] = []
     try:
         with ctrl_c_interrupts():
             chosen = find_engine(engine)
@@ -51,32 +72,161 @@ def run_in_image(
                 raise ShimTaskError("the template names no container image; pass image= (or --image)")
             command = container_command(prepared)
             facts = chosen.preflight(image, command[0])
-            container = f"shimtask-{uuid.uuid4().hex[:12]}"
-            created = chosen.call(*create_args(prepared, chosen, image, facts, container, command))
-            if created.returncode:
-                chosen.forget(image)
-                reason = (created.stderr.strip().splitlines() or [f"exit status {created.returncode}"])[-1]
-                raise EngineError(f"{chosen.name} could not create the container: {reason}", detail=created.stderr)
-            status, logs, failure = run_process_group(
-                chosen.command("start", "--attach", container),
-                env=dict(os.environ),
-                cwd=str(prepared.folder.root),
-                timeout=timeout,
-                on_log=on_log,
-            )
-            if failure is not None:
-                failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the container was removed")
-            elif status:
-                failure = container_failure(prepared, chosen, container, command[0], logs)
+            outcome = None
+            if warm and (reason := warm_refusal(prepared, facts, command)):
+                notes.append(f"cold run: {reason}")
+            elif warm:
+                try:
+                    outcome = _run_warm(prepared, chosen, facts, command, timeout, on_log)
+                except WorkerFailure as error:
+                    notes.append(f"cold run: the warm container did not start ({str(error).splitlines()[-1]})")
+            logs, failure = outcome or _run_cold(prepared, chosen, facts, command, timeout, on_log)
     except BaseException:
-        if chosen is not None and container is not None:
-            chosen.remove_container(container)
         prepared.folder.remove(keep=False)
         raise
-    chosen.remove_container(container)
     result = finish(prepared, mode="image", logs=logs, started=started, keep=keep, failure=failure)
-    result.notes[:0] = facts.version_notes()
+    result.notes[:0] = [*notes, *facts.version_notes()]
     return result
+
+
+def _run_cold(
+    prepared: Prepared,
+    engine: Engine,
+    facts: ImageFacts,
+    command: list[str],
+    timeout: float | None,
+    on_log: LogSink | None,
+) -> tuple[str, RunError | None]:
+    """A container of the run's own: created, started attached, inspected if it failed, removed."""
+    container = f"shimtask-{uuid.uuid4().hex[:12]}"
+    try:
+        created = engine.call(*create_args(prepared, engine, facts.image, facts, container, command))
+        if created.returncode:
+            engine.forget(facts.image)
+            reason = (created.stderr.strip().splitlines() or [f"exit status {created.returncode}"])[-1]
+            raise EngineError(f"{engine.name} could not create the container: {reason}", detail=created.stderr)
+        status, logs, failure = run_process_group(
+            engine.command("start", "--attach", container),
+            env=dict(os.environ),
+            cwd=str(prepared.folder.root),
+            timeout=timeout,
+            on_log=on_log,
+        )
+        if failure is not None:
+            failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the container was removed")
+        elif status:
+            code, out_of_memory = engine.container_state(container)
+            failure = exit_failure(prepared, code, out_of_memory, command[0], logs)
+        return logs, failure
+    finally:
+        engine.remove_container(container)
+
+
+def _run_warm(
+    prepared: Prepared,
+    engine: Engine,
+    facts: ImageFacts,
+    command: list[str],
+    timeout: float | None,
+    on_log: LogSink | None,
+) -> tuple[str, RunError | None]:
+    """The run as a request to the warm container's worker; raises WorkerFailure if none can start."""
+    read_only = read_only_roots(prepared)
+    env = container_env(prepared, facts, read_only)
+    prepared.folder.raw.mkdir(parents=True, exist_ok=True)
+    log = prepared.folder.root / "run.log"
+    request = {
+        "args": command,
+        "env": env,
+        "inherit_env": True,
+        "python_path": env["PYTHONPATH"].split(os.pathsep),
+        "log": str(log),
+    }
+    runs = warm_folder()
+    key = ("image", engine.binary, engine.endpoint, facts.image, str(runs), str(settings().workspace))
+    mounted = _warm_roots.get(key, [])
+    if not set(read_only) <= set(mounted):  # mounts are fixed at start: a container that mounts them all replaces it
+        pool.discard(key)
+        mounted = _warm_roots[key] = list(dict.fromkeys([*mounted, *read_only]))
+    if key in _failed_starts:
+        raise WorkerFailure(_failed_starts[key])
+    make_worker = container_worker(engine, facts, runs, mounted)
+    try:
+        status, failure = run_warm(key, make_worker, request, timeout=timeout, on_log=on_log)
+    except WorkerFailure as error:
+        _failed_starts[key] = str(error)  # later runs go cold at once instead of paying for another failed start
+        raise
+    logs = log.read_text(errors="replace") if log.exists() else ""
+    if failure is None and status:
+        code = 128 - status if status < 0 else status  # a container killed by signal N exits 128 + N
+        failure = exit_failure(prepared, code, False, command[0], logs)
+    return logs, failure
+
+
+def warm_refusal(prepared: Prepared, facts: ImageFacts, command: list[str]) -> str | None:
+    """Why this run needs a container of its own, if it does."""
+    if resource_args(prepared):
+        return "the template sets resource limits, which apply to a whole container (and tell OOM kills apart)"
+    if Path(command[0]).name != "pyflyte-execute":
+        return f"the template runs {command[0]}, not pyflyte-execute"
+    if facts.entrypoint and not prepared.template.container.command:
+        return f"image {facts.image} has an ENTRYPOINT ({' '.join(facts.entrypoint)}) that a warm worker would skip"
+    if prepared.folder.root.parent != warm_folder():
+        return "the run folder is outside the folder warm containers see"
+    return cold_only(prepared.env, facts.env)
+
+
+def warm_folder() -> Path:
+    """This process's folder for image runs and worker sockets, mounted into its warm containers."""
+    parent = tempfile.gettempdir()
+    folder = _warm_folders.get(parent)
+    if folder is None or not folder.is_dir():
+        folder = _warm_folders[parent] = Path(tempfile.mkdtemp(prefix=f"shimtask-warm-{os.getpid()}-"))
+    return folder
+
+
+@atexit.register
+def _remove_warm_folders() -> None:
+    pool.stop_all()  # the containers first: they use the folders
+    for folder in _warm_folders.values():
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # kept run folders stay, with the folder
+
+
+def container_worker(engine: Engine, facts: ImageFacts, runs: Path, read_only: list[Path]) -> Callable[[], Worker]:
+    """A warm worker in a container of ``facts.image``; the container goes when the worker stops.
+
+    The container is created before the worker starts it, so a start that fails or is interrupted
+    always finds it to remove.
+    """
+
+    def make_worker() -> Worker:
+        name = f"shimtask-warm-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        outputs = settings().outputs_dir
+        outputs.mkdir(parents=True, exist_ok=True)
+        settings().modules_dir.mkdir(parents=True, exist_ok=True)
+        mounts = {str(runs): (str(runs), "rw"), str(outputs): (str(outputs), "rw"), PROBE_MOUNT: (str(PROBE_DIR), "ro")}
+        for root in read_only:
+            mounts.setdefault(str(root), (str(root), "ro"))
+        folder = Path(tempfile.mkdtemp(prefix="shimtask-worker-", dir=runs))
+        python, *options = facts.interpreter
+        created = engine.call(
+            "create", "--rm", "--name", name, "--label", f"{LABEL}=1", "--label", f"{LABEL}.pid={os.getpid()}",
+            "--pull", "never", *engine.user_args(), *volume_args(mounts),
+            "--entrypoint", python, facts.image, *options, "-c", worker_code(PROBE_MOUNT),
+            str(folder / "worker.sock"), str(settings().warm_idle),
+        )  # fmt: skip
+        if created.returncode:
+            engine.remove_container(name)
+            folder.rmdir()
+            raise WorkerFailure(f"{engine.name} could not create the warm container: {created.stderr.strip()}")
+        return Worker(
+            lambda _socket: engine.command("start", "--attach", name),
+            folder=folder,
+            cleanup=lambda: engine.remove_container(name),
+        )
+
+    return make_worker
 
 
 def container_command(prepared: Prepared) -> list[str]:
@@ -91,32 +241,47 @@ def create_args(
     folder = prepared.folder
     folder.raw.mkdir(parents=True, exist_ok=True)
     settings().modules_dir.mkdir(parents=True, exist_ok=True)
-    read_only = [Path(root) for root in import_roots(prepared) if not installed(Path(root))]
-    inherited = prepared.env.get("PYTHONPATH", facts.env.get("PYTHONPATH", ""))
-    python_path = [PROBE_MOUNT, *map(str, read_only), *filter(None, inherited.split(os.pathsep))]
-    env = {
-        "PYTHONUNBUFFERED": "1",  # logs reach the cell while the run goes on
-        **prepared.env,
-        "PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path)),
-        "TMPDIR": str(folder.tmp),
-        "SHIMTASK_PROBE": str(folder.probe),
-    }
+    read_only = read_only_roots(prepared)
     mounts = {str(folder.root): (str(folder.root), "rw"), str(folder.raw): (str(folder.raw), "rw")}
     mounts[PROBE_MOUNT] = (str(PROBE_DIR), "ro")
     for root in read_only:
         mounts.setdefault(str(root), (str(root), "ro"))
     arguments = ["create", "--name", name, "--label", f"{LABEL}=1", "--pull", "never", *engine.user_args()]
-    for target, (source, access) in mounts.items():
-        if ":" in source or ":" in target:
-            raise EngineError(f"cannot mount {source}: the path holds ':'; use a workspace and TMPDIR without one")
-        arguments += ["--volume", f"{source}:{target}:{access}"]
-    for key, value in env.items():
+    arguments += volume_args(mounts)
+    for key, value in container_env(prepared, facts, read_only).items():
         arguments += ["--env", f"{key}={value}"]
     arguments += resource_args(prepared)
     if prepared.template.container.command:
         arguments += ["--entrypoint", command[0]]
         return [*arguments, image, *command[1:]]
     return [*arguments, image, *command]
+
+
+def read_only_roots(prepared: Prepared) -> list[Path]:
+    """The folders a run imports from that are not part of a Python installation (mounted read-only)."""
+    return [Path(root) for root in import_roots(prepared) if not installed(Path(root))]
+
+
+def container_env(prepared: Prepared, facts: ImageFacts, read_only: list[Path]) -> dict[str, str]:
+    """What a run's container adds to the image's environment."""
+    inherited = prepared.env.get("PYTHONPATH", facts.env.get("PYTHONPATH", ""))
+    python_path = [PROBE_MOUNT, *map(str, read_only), *filter(None, inherited.split(os.pathsep))]
+    return {
+        "PYTHONUNBUFFERED": "1",  # logs reach the cell while the run goes on
+        **prepared.env,
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path)),
+        "TMPDIR": str(prepared.folder.tmp),
+        "SHIMTASK_PROBE": str(prepared.folder.probe),
+    }
+
+
+def volume_args(mounts: Mounts) -> list[str]:
+    arguments = []
+    for target, (source, access) in mounts.items():
+        if ":" in source or ":" in target:
+            raise EngineError(f"cannot mount {source}: the path holds ':'; use a workspace and TMPDIR without one")
+        arguments += ["--volume", f"{source}:{target}:{access}"]
+    return arguments
 
 
 def limits(prepared: Prepared) -> dict[int, str]:
@@ -154,9 +319,8 @@ def quantity(text: str) -> Decimal:
     return Decimal(match[1]) * _SUFFIX[match[2] or ""]
 
 
-def container_failure(prepared: Prepared, engine: Engine, container: str, program: str, logs: str) -> RunError | None:
+def exit_failure(prepared: Prepared, code: int | None, out_of_memory: bool, program: str, logs: str) -> RunError | None:
     """A non-zero exit: out of memory, a command that could not start, or a crash without an error document."""
-    code, out_of_memory = engine.container_state(container)
     tail = "\n".join(logs.strip().splitlines()[-20:])
     memory = memory_limit(prepared)
     if out_of_memory:

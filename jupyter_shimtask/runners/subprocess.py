@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..config import settings
@@ -127,10 +127,10 @@ def run_in_subprocess(
     return result
 
 
-def cold_only(env: dict[str, str]) -> str | None:
-    """Why a warm worker would not behave like a fresh process for this environment, if it would not."""
+def cold_only(env: Mapping[str, str], worker_env: Mapping[str, str] = os.environ) -> str | None:
+    """Why a warm worker (started with ``worker_env``) would not behave like a fresh process for ``env``."""
     for name in env:
-        if name.startswith(("FLYTE_", "_F_")) and os.environ.get(name) != env[name]:
+        if name.startswith(("FLYTE_", "_F_")) and worker_env.get(name) != env[name]:
             return f"the template sets {name}, which flytekit reads when it is imported"
     return None
 
@@ -143,7 +143,7 @@ def _run_warm(
     timeout: float | None,
     on_log: LogSink | None,
 ) -> tuple[int | None, str, RunError | None]:
-    from .warm import local_launch, run_warm
+    from .warm import local_worker, run_warm
 
     log = prepared.folder.root / "run.log"
     request = {
@@ -153,8 +153,8 @@ def _run_warm(
         "python_path": python_path[1:],
         "log": str(log),
     }
-    launch = local_launch(sys.executable, idle_seconds=settings().warm_idle)
-    status, failure = run_warm(("subprocess", sys.executable), launch, request, timeout=timeout, on_log=on_log)
+    make_worker = local_worker(sys.executable, idle_seconds=settings().warm_idle)
+    status, failure = run_warm(("subprocess", sys.executable), make_worker, request, timeout=timeout, on_log=on_log)
     return status, log.read_text(errors="replace") if log.exists() else "", failure
 
 

@@ -1,7 +1,8 @@
-"""Warm workers: a long-lived process per (python, workspace) that forks a fresh child per run.
+"""Warm workers: a long-lived process (or container) that forks a fresh child per run.
 
 The child runs pyflyte-execute's own entry point on the same files with the same arguments and
-environment as a cold run, so ``finish`` reads the same outputs and error documents.
+environment as a cold run, so ``finish`` reads the same outputs and error documents. The worker
+holds a lease connection from its owner and exits when the owner does, however it ends.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .base import PROBE_DIR, LogSink, RunError
 
 READY_SECONDS = 60.0
 HANDSHAKE_SECONDS = 10.0
+SOCKET_PATH_BYTES = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
 
 class WorkerFailure(Exception):
@@ -31,11 +33,13 @@ class WorkerFailure(Exception):
 
 @dataclass
 class Worker:
-    """One worker process, started by ``command`` (which must end with the socket path)."""
+    """One worker, started by the command ``launch`` gives for its socket path; ``cleanup`` runs when it stops."""
 
     launch: Callable[[Path], list[str]]
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="shimtask-worker-")))
+    cleanup: Callable[[], None] | None = None
     process: subprocess.Popen | None = None
+    lease: socket.socket | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -50,7 +54,7 @@ class Worker:
             text=True,
             start_new_session=True,
         )
-        ready = threading.Event()
+        answered = threading.Event()  # "ready", or the output ended
         lines: list[str] = []
 
         def watch() -> None:
@@ -58,12 +62,35 @@ class Worker:
             for line in self.process.stdout:
                 lines.append(line)
                 if line.strip() == "ready":
-                    ready.set()
+                    answered.set()
+            answered.set()
 
         threading.Thread(target=watch, daemon=True).start()
-        if not ready.wait(READY_SECONDS) or self.process.poll() is not None:
+        try:
+            answered.wait(READY_SECONDS)
+            if "ready\n" not in lines or self.process.poll() is not None:
+                raise WorkerFailure("the warm worker did not start: " + "".join(lines[-20:]).strip())
+            self.lease = self._connect()
+            self.lease.sendall(b'{"lease": true}\n')
+        except BaseException as error:
             self.stop()
-            raise WorkerFailure("the warm worker did not start: " + "".join(lines[-20:]).strip())
+            if isinstance(error, OSError):
+                raise WorkerFailure(f"the warm worker took no lease ({error})") from error
+            raise
+
+    def _connect(self) -> socket.socket:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.settimeout(HANDSHAKE_SECONDS)
+        folder = os.open(self.folder, os.O_PATH) if len(bytes(self.socket_path)) > SOCKET_PATH_BYTES else None
+        try:  # a path longer than a socket address holds is reached through the folder's descriptor (Linux)
+            connection.connect(str(self.socket_path) if folder is None else f"/proc/self/fd/{folder}/worker.sock")
+        except OSError:
+            connection.close()
+            raise
+        finally:
+            if folder is not None:
+                os.close(folder)
+        return connection
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None and self.socket_path.exists()
@@ -74,6 +101,12 @@ class Worker:
                 os.killpg(self.process.pid, 9)
             self.process.wait()
             self.process = None
+        if self.cleanup is not None:
+            self.cleanup()
+            self.cleanup = None
+        if self.lease is not None:
+            self.lease.close()
+            self.lease = None
         for path in (self.socket_path, self.folder):
             with contextlib.suppress(OSError):
                 path.unlink() if path.is_socket() else path.rmdir()
@@ -88,11 +121,12 @@ class Worker:
         """Send one run; returns (exit status, failure). Raises WorkerFailure if not taken."""
         log = Path(request["log"])
         log.touch()
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            connection.settimeout(HANDSHAKE_SECONDS)
+            connection = self._connect()
+        except OSError as exc:
+            raise WorkerFailure(f"the warm worker did not answer ({exc})") from exc
+        try:
             try:
-                connection.connect(str(self.socket_path))
                 connection.sendall(json.dumps(request).encode() + b"\n")
                 stream = connection.makefile("rb")
                 first = json.loads(stream.readline() or b"null")
@@ -158,12 +192,11 @@ class Pool:
         self.workers: dict[tuple, Worker] = {}
         atexit.register(self.stop_all)
 
-    def get(self, key: tuple, launch: Callable[[Path], list[str]]) -> Worker:
+    def get(self, key: tuple, make_worker: Callable[[], Worker]) -> Worker:
         worker = self.workers.get(key)
         if worker is None or not worker.alive():
-            if worker is not None:
-                worker.stop()
-            worker = Worker(launch)
+            self.discard(key)
+            worker = make_worker()
             worker.start()
             self.workers[key] = worker
         return worker
@@ -181,27 +214,34 @@ class Pool:
 pool = Pool()
 
 
-def local_launch(python: str, idle_seconds: float) -> Callable[[Path], list[str]]:
+def worker_code(probe_dir: str) -> str:
+    """``python -c`` code that starts shimtask_worker from ``probe_dir`` (arguments: socket path, idle seconds)."""
+    return f"import sys; sys.path.insert(0, {probe_dir!r}); import shimtask_worker; shimtask_worker.main()"
+
+
+def local_worker(python: str, idle_seconds: float) -> Callable[[], Worker]:
     """A worker beside this kernel; it exits when the kernel does, or after ``idle_seconds``."""
 
     def launch(socket_path: Path) -> list[str]:
-        code = f"import sys; sys.path.insert(0, {str(PROBE_DIR)!r}); import shimtask_worker; shimtask_worker.main()"
-        return [python, "-c", code, str(socket_path), str(idle_seconds)]
+        return [python, "-c", worker_code(str(PROBE_DIR)), str(socket_path), str(idle_seconds)]
 
-    return launch
+    return lambda: Worker(launch)
 
 
 def run_warm(
     key: tuple,
-    launch: Callable[[Path], list[str]],
+    make_worker: Callable[[], Worker],
     request: dict,
     *,
     timeout: float | None,
     on_log: LogSink | None,
 ) -> tuple[int | None, RunError | None]:
-    """One run through the pool; a worker that cannot take it is replaced once."""
+    """One run through the pool; a worker that cannot take it is replaced once.
+
+    Raises WorkerFailure when a worker cannot be started at all.
+    """
     for attempt in range(2):
-        worker = pool.get(key, launch)
+        worker = pool.get(key, make_worker)
         try:
             return worker.run(request, timeout=timeout, on_log=on_log)
         except WorkerFailure as failure:
