@@ -59,6 +59,7 @@ def _run(args: argparse.Namespace) -> int:
         keep=args.keep,
         image=args.image,
         engine=args.engine,
+        warm=False,  # one run per process: a warm worker would only add its start-up
         on_log=None if args.json else sys.stderr.write,
     )
     if args.json:

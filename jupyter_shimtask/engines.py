@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,11 @@ class ImageFacts:
     programs: dict[str, str | None]
     interpreter: tuple[str, ...] = ("python3",)  # the Python that runs pyflyte-execute (its #! line)
     entrypoint: tuple[str, ...] = ()
+    baked_executor: str | None = None  # the executor whose module build_image put into the image
+
+    def carries(self, executor: str) -> bool:
+        """Whether the image was built by build_image for ``executor``: its module needs no mount."""
+        return self.baked_executor == executor
 
     def version_notes(self) -> list[str]:
         """Differences from this interpreter that can make the image behave unlike the notebook."""
@@ -124,7 +129,10 @@ class Engine:
         key = (self.binary, self.endpoint, image, program)
         if key in _facts:
             return _facts[key]
-        config = '{"env": {{json .Config.Env}}, "entrypoint": {{json .Config.Entrypoint}}}'
+        config = (
+            '{"env": {{json .Config.Env}}, "entrypoint": {{json .Config.Entrypoint}}, '
+            '"labels": {{json .Config.Labels}}}'
+        )
         inspected = self.call("image", "inspect", "--format", config, image, timeout=60)
         if inspected.returncode:
             self.ensure_reachable()
@@ -136,6 +144,7 @@ class Engine:
         found = json.loads(inspected.stdout)
         env = dict(item.split("=", 1) for item in found["env"] or [] if "=" in item)
         facts = self._probe(image, env, program, tuple(found["entrypoint"] or ()))
+        facts = replace(facts, baked_executor=(found["labels"] or {}).get(f"{LABEL}.executor"))
         if not facts.programs.get(program):
             import flytekit
 

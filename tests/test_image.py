@@ -269,9 +269,11 @@ def test_build_bakes_the_module_into_the_image(docker: Engine, workspace: ShimTa
         assert isinstance(built, BuiltImage) and built.tag == tag and built.base == TEST_IMAGE
         assert [name.startswith("imagecell_") for name in built.files] == [True]
         for module in Path(workspace.workspace, "modules").glob("imagecell_*.py"):
-            module.unlink()  # from now on only the image has the executor
-        result = shell.run_line_magic("shimtask", f"run greet --mode image --cold --image {tag} name=baked")
-        assert result.ok and result.outputs == {"greeting": "Hello, baked!"}, result.error
+            module.write_text("raise ImportError('the workspace copy was imported')\n")  # only the baked one works
+        for cold in ("--cold", ""):
+            result = shell.run_line_magic("shimtask", f"run greet --mode image {cold} --image {tag} name=baked")
+            assert result.ok and result.outputs == {"greeting": "Hello, baked!"}, result.error
+            assert any("baked into" in note and "not mounted" in note for note in result.notes), result.notes
         plain = docker.call("run", "--rm", "--entrypoint", "python3", tag, "-c", f"import {built.files[0][:-3]}")
         assert plain.returncode == 0, plain.stderr
     finally:

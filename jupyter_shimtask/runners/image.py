@@ -85,6 +85,8 @@ def run_in_image(
         prepared.folder.remove(keep=False)
         raise
     result = finish(prepared, mode="image", logs=logs, started=started, keep=keep, failure=failure)
+    if facts.carries(prepared.executor):
+        notes.append(f"{prepared.executor} is baked into {facts.image}: the workspace is not mounted")
     result.notes[:0] = [*notes, *facts.version_notes()]
     return result
 
@@ -131,7 +133,7 @@ def _run_warm(
     on_log: LogSink | None,
 ) -> tuple[str, RunError | None]:
     """The run as a request to the warm container's worker; raises WorkerFailure if none can start."""
-    read_only = read_only_roots(prepared)
+    read_only = read_only_roots(prepared, facts)
     env = container_env(prepared, facts, read_only)
     prepared.folder.raw.mkdir(parents=True, exist_ok=True)
     log = prepared.folder.root / "run.log"
@@ -241,7 +243,7 @@ def create_args(
     folder = prepared.folder
     folder.raw.mkdir(parents=True, exist_ok=True)
     settings().modules_dir.mkdir(parents=True, exist_ok=True)
-    read_only = read_only_roots(prepared)
+    read_only = read_only_roots(prepared, facts)
     mounts = {str(folder.root): (str(folder.root), "rw"), str(folder.raw): (str(folder.raw), "rw")}
     mounts[PROBE_MOUNT] = (str(PROBE_DIR), "ro")
     for root in read_only:
@@ -257,8 +259,14 @@ def create_args(
     return [*arguments, image, *command]
 
 
-def read_only_roots(prepared: Prepared) -> list[Path]:
-    """The folders a run imports from that are not part of a Python installation (mounted read-only)."""
+def read_only_roots(prepared: Prepared, facts: ImageFacts) -> list[Path]:
+    """The folders a run imports from that are not part of a Python installation (mounted read-only).
+
+    None for an image that build_image made for this executor: the run uses the baked module, as a
+    cluster would.
+    """
+    if facts.carries(prepared.executor):
+        return []
     return [Path(root) for root in import_roots(prepared) if not installed(Path(root))]
 
 
