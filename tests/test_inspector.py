@@ -11,7 +11,7 @@ from flyteidl.core.literals_pb2 import LiteralMap
 from flyteidl.core.security_pb2 import Secret
 from flyteidl.core.tasks_pb2 import TaskTemplate
 from google.protobuf.struct_pb2 import Struct
-from test_magics import define, shell  # noqa: F401  (shell is a fixture)
+from test_magics import define
 
 from jupyter_shimtask import inspect, load_template, serialize
 from jupyter_shimtask.inspector import InspectProblem
@@ -305,7 +305,7 @@ def test_empty_and_non_template_objects() -> None:
     assert "expected a flytekit task" in inspect(42).message
 
 
-def test_magic_inspect_and_bad_target(shell, tmp_path) -> None:  # noqa: F811
+def test_magic_inspect_and_bad_target(shell, tmp_path) -> None:
     define(shell)
     assert isinstance(shell.run_line_magic("shimtask", "inspect greet"), Inspector)
     (tmp_path / "bad.pb").write_bytes(b"\x00garbage")
