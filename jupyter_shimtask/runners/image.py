@@ -207,9 +207,7 @@ def container_worker(engine: Engine, facts: ImageFacts, runs: Path, read_only: l
         outputs = settings().outputs_dir
         outputs.mkdir(parents=True, exist_ok=True)
         settings().modules_dir.mkdir(parents=True, exist_ok=True)
-        mounts = {str(runs): (str(runs), "rw"), str(outputs): (str(outputs), "rw"), PROBE_MOUNT: (str(PROBE_DIR), "ro")}
-        for root in read_only:
-            mounts.setdefault(str(root), (str(root), "ro"))
+        mounts = same_path_mounts([runs, outputs], read_only)
         folder = Path(tempfile.mkdtemp(prefix="shimtask-worker-", dir=runs))
         python, *options = facts.interpreter
         created = engine.call(
@@ -244,10 +242,7 @@ def create_args(
     folder.raw.mkdir(parents=True, exist_ok=True)
     settings().modules_dir.mkdir(parents=True, exist_ok=True)
     read_only = read_only_roots(prepared, facts)
-    mounts = {str(folder.root): (str(folder.root), "rw"), str(folder.raw): (str(folder.raw), "rw")}
-    mounts[PROBE_MOUNT] = (str(PROBE_DIR), "ro")
-    for root in read_only:
-        mounts.setdefault(str(root), (str(root), "ro"))
+    mounts = same_path_mounts([folder.root, folder.raw], read_only)
     arguments = ["create", "--name", name, "--label", f"{LABEL}=1", "--pull", "never", *engine.user_args()]
     arguments += volume_args(mounts)
     for key, value in container_env(prepared, facts, read_only).items():
@@ -281,6 +276,15 @@ def container_env(prepared: Prepared, facts: ImageFacts, read_only: list[Path]) 
         "TMPDIR": str(prepared.folder.tmp),
         "SHIMTASK_PROBE": str(prepared.folder.probe),
     }
+
+
+def same_path_mounts(read_write: list[Path], read_only: list[Path]) -> Mounts:
+    """Host folders at the same paths inside the container, and the probe; read-write wins over read-only."""
+    mounts = {str(path): (str(path), "rw") for path in read_write}
+    mounts[PROBE_MOUNT] = (str(PROBE_DIR), "ro")
+    for root in read_only:
+        mounts.setdefault(str(root), (str(root), "ro"))
+    return mounts
 
 
 def volume_args(mounts: Mounts) -> list[str]:
