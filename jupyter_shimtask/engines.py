@@ -160,7 +160,7 @@ class Engine:
         tried = []
         for python in ("python3", "python"):
             answer = self.call(
-                "run", "--rm", "--label", f"{LABEL}=1", "--pull", "never", "--network", "none",
+                "run", "--rm", *self.labels(), "--pull", "never", "--network", "none",
                 "--entrypoint", python, image, "-c", PROBE_CODE, *programs,
                 timeout=120,
             )  # fmt: skip
@@ -183,6 +183,11 @@ class Engine:
         for key in [key for key in _facts if key[:3] == (self.binary, self.endpoint, image)]:
             del _facts[key]
 
+    @staticmethod
+    def labels() -> list[str]:
+        """Every container this package makes: its mark, and the process it belongs to."""
+        return ["--label", f"{LABEL}=1", "--label", f"{LABEL}.pid={os.getpid()}"]
+
     def user_args(self) -> list[str]:
         """Run as the notebook's user, so every file a run writes can be read and removed afterwards."""
         if self.name == "podman" and os.geteuid() != 0:
@@ -201,9 +206,10 @@ class Engine:
         right_away = ["--time", "0"] if self.name == "podman" else []  # docker's --force kills at once already
         self.call("container", "rm", "--force", "--volumes", *right_away, container, timeout=120)
 
-    def containers(self, label: str = LABEL) -> list[str]:
-        """Names of the containers (running or not) that carry ``label``=1."""
-        answer = self.call("ps", "--all", "--filter", f"label={label}=1", "--format", "{{.Names}}")
+    def containers(self, owner: int | None = None) -> list[str]:
+        """Names of the containers (running or not) this package made for process ``owner`` (default: this one)."""
+        owner = os.getpid() if owner is None else owner
+        answer = self.call("ps", "--all", "--filter", f"label={LABEL}.pid={owner}", "--format", "{{.Names}}")
         if answer.returncode:
             raise EngineError(f"{self.name} cannot list containers: {_first_line(answer.stderr)}", detail=answer.stderr)
         return answer.stdout.split()
@@ -318,7 +324,7 @@ def build_image(
         )
         chosen.build(context, tag, build_args={"BASE_IMAGE": base}, on_log=on_log)
     found = chosen.call(
-        "run", "--rm", "--label", f"{LABEL}=1", "--network", "none", "--entrypoint", "python3", tag,
+        "run", "--rm", *chosen.labels(), "--network", "none", "--entrypoint", "python3", tag,
         "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)", module_name,
     )  # fmt: skip
     if found.returncode:

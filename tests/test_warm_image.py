@@ -21,7 +21,7 @@ from test_warm import assert_edits_are_picked_up
 from jupyter_shimtask import run, serialize
 from jupyter_shimtask.authoring import build_module
 from jupyter_shimtask.config import ShimTask
-from jupyter_shimtask.engines import LABEL, Engine
+from jupyter_shimtask.engines import Engine
 from jupyter_shimtask.runners import RunResult, warm
 
 pytestmark = pytest.mark.engine
@@ -39,21 +39,14 @@ def cell(workspace: ShimTask) -> ModuleType:
     return build_module(CELL, "imagecell").module
 
 
-def containers_of(engine: Engine, pid: int) -> list[str]:
-    """The containers (running or not) that process ``pid`` started; other test runs may share the engine."""
-    listed = engine.call("ps", "--all", "--filter", f"label={LABEL}.pid={pid}", "--format", "{{.Names}}")
-    assert listed.returncode == 0, listed.stderr
-    return listed.stdout.split()
-
-
 def warm_container(engine: Engine) -> str:
-    (name,) = containers_of(engine, os.getpid())
+    (name,) = engine.containers(os.getpid())
     return name
 
 
 def wait_until_gone(engine: Engine, pid: int, seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    while containers_of(engine, pid):
+    while engine.containers(pid):
         assert time.monotonic() < deadline, f"containers of {pid} still there after {seconds:g}s"
         time.sleep(0.2)
 
@@ -164,7 +157,7 @@ def test_failed_start_leaves_no_container_and_runs_cold(engine: Engine, cell: Mo
         result = run(cell.greet, {"name": name}, mode="image", engine=engine.name)
         assert result.outputs == {"greeting": f"Hello, {name}!"}, result.error
         assert result.notes[0].startswith("cold run: the warm container did not start (the warm worker did not start")
-        assert containers_of(engine, os.getpid()) == [] and warm.pool.workers == {}
+        assert engine.containers(os.getpid()) == [] and warm.pool.workers == {}
         monkeypatch.setattr(warm, "READY_SECONDS", ready_seconds)  # the second run does not try again
 
 
@@ -177,7 +170,7 @@ def test_runs_that_need_a_container_of_their_own_go_cold(docker: Engine, cell: M
     assert flyte_env.ok and "FLYTE_SDK_LOGGING_LEVEL" in flyte_env.notes[0]
     workspace.warm = False
     assert run(cell.greet, {"name": "off"}, mode="image").ok
-    assert warm.pool.workers == {} and containers_of(docker, os.getpid()) == []
+    assert warm.pool.workers == {} and docker.containers(os.getpid()) == []
 
 
 KERNEL = textwrap.dedent(
@@ -218,20 +211,20 @@ def test_kernels_have_their_own_containers_which_die_with_them(engine: Engine, t
     try:
         for kernel in kernels.values():
             assert kernel.stdout.readline() == "warm\n"
-        names = {how: containers_of(engine, kernel.pid) for how, kernel in kernels.items()}
+        names = {how: engine.containers(kernel.pid) for how, kernel in kernels.items()}
         assert all(len(found) == 1 for found in names.values()) and len({*map(tuple, names.values())}) == 3, names
         for how, kernel in kernels.items():
             kernel.stdin.write(how + "\n")
             kernel.stdin.flush()
             if how == "interrupt":
                 time.sleep(3)  # the sleeping run is under way in the warm container
-                assert containers_of(engine, kernel.pid) == names[how]
+                assert engine.containers(kernel.pid) == names[how]
                 kernel.send_signal(signal.SIGINT)
             assert kernel.wait(timeout=60) == {"kill": -signal.SIGKILL, "exit": 0, "interrupt": 130}[how]
             wait_until_gone(engine, kernel.pid, 5)
             for other, running in kernels.items():  # the other kernels' containers are untouched
                 if running.returncode is None:
-                    assert containers_of(engine, running.pid) == names[other]
+                    assert engine.containers(running.pid) == names[other]
     finally:
         for kernel in kernels.values():
             kernel.kill()

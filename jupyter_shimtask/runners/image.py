@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..config import settings
-from ..engines import LABEL, Engine, EngineError, ImageFacts, find_engine, installed
+from ..engines import Engine, EngineError, ImageFacts, find_engine, installed
 from ..errors import ShimTaskError, TemplateError
 from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, import_roots, substitute
 from .subprocess import cold_only, ctrl_c_interrupts, run_process_group
@@ -211,7 +211,7 @@ def container_worker(engine: Engine, facts: ImageFacts, runs: Path, read_only: l
         folder = Path(tempfile.mkdtemp(prefix="shimtask-worker-", dir=runs))
         python, *options = facts.interpreter
         created = engine.call(
-            "create", "--rm", "--name", name, "--label", f"{LABEL}=1", "--label", f"{LABEL}.pid={os.getpid()}",
+            "create", "--rm", "--name", name, *engine.labels(),
             "--pull", "never", *engine.user_args(), *volume_args(mounts),
             "--entrypoint", python, facts.image, *options, "-c", worker_code(PROBE_MOUNT),
             str(folder / "worker.sock"), str(settings().warm_idle),
@@ -243,7 +243,7 @@ def create_args(
     settings().modules_dir.mkdir(parents=True, exist_ok=True)
     read_only = read_only_roots(prepared, facts)
     mounts = same_path_mounts([folder.root, folder.raw], read_only)
-    arguments = ["create", "--name", name, "--label", f"{LABEL}=1", "--pull", "never", *engine.user_args()]
+    arguments = ["create", "--name", name, *engine.labels(), "--pull", "never", *engine.user_args()]
     arguments += volume_args(mounts)
     for key, value in container_env(prepared, facts, read_only).items():
         arguments += ["--env", f"{key}={value}"]
