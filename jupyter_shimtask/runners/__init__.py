@@ -7,6 +7,7 @@ from typing import Any
 from ..config import settings
 from ..errors import ShimTaskError
 from .base import LogSink, RunError, RunResult, prepare
+from .subprocess import executable
 
 MODES = ("process", "subprocess", "image")
 
@@ -66,4 +67,4 @@ def run(
     )
 
 
-__all__ = ["RunError", "RunResult", "run"]
+__all__ = ["RunError", "RunResult", "executable", "run"]
