@@ -20,7 +20,8 @@ STYLE = """<style>
 .shimtask-insp table { border-collapse: collapse; margin: 2px 0 8px; }
 .shimtask-insp th, .shimtask-insp td { text-align: left; padding: 1px 10px 1px 0; vertical-align: top; }
 .shimtask-insp .shimtask-bytes { text-align: right; font-variant-numeric: tabular-nums; }
-.shimtask-insp mark { background: var(--jp-warn-color3, #ffe08a); color: inherit; }
+.shimtask-insp mark { background: var(--jp-search-selected-match-background-color, #f5c800);
+  color: var(--jp-search-selected-match-color, #000); }
 .shimtask-badge { padding: 0 6px; border-radius: 8px; color: #fff; font-weight: 600; }
 .shimtask-badge-ok { background: #2e7d32; }
 .shimtask-badge-warn { background: #ef6c00; }
@@ -76,7 +77,9 @@ def interface_html(payload: dict[str, Any]) -> str:
             f"<tr><td>{_code(v['name'])}</td><td>{_code(v['type'])}</td><td>{html.escape(v['description'])}</td></tr>"
             for v in variables
         )
-        parts.append(f"<p><b>{side}</b></p><table><tr><th>name</th><th>type</th><th></th></tr>{rows}</table>")
+        parts.append(
+            f"<p><b>{side}</b></p><table><tr><th>name</th><th>type</th><th>description</th></tr>{rows}</table>"
+        )
     return f'<div class="shimtask-insp">{"".join(parts)}</div>'
 
 
@@ -196,8 +199,8 @@ def findings_html(payload: dict[str, Any], limit: int = SHOWN_FINDINGS) -> str:
     if not findings:
         return "<p><b>findings</b></p><p>none: <code>check</code> found nothing lost on the way</p>"
     items = "".join(
-        f'<li class="shimtask-finding-{f["severity"]}"><b>{html.escape(f["code"])}</b> '
-        f"{_code(f['path'] or '-')}: {html.escape(f['message'])}</li>"
+        f'<li class="shimtask-finding-{f["severity"]}"><b>{html.escape(f["code"])}</b>'
+        f"{' ' + _code(f['path']) if f['path'] else ''}: {html.escape(f['message'])}</li>"
         for f in findings[:limit]
     )
     total = (payload.get("trimmed") or {}).get("findings", len(findings))
