@@ -59,3 +59,23 @@ def test_findings_without_a_path_read_cleanly() -> None:
 def test_interface_columns_are_labelled() -> None:
     page = interface_html(inspect(sample_tasks.greet).inspected.payload)
     assert "<th>name</th><th>type</th><th>description</th>" in page
+
+
+def test_long_strings_open_in_full_in_the_widget_tree() -> None:
+    from jupyter_shimtask.inspector.model import CustomTree, TreeState
+
+    long = "word " * 200
+    template = serialize(sample_tasks.Task("long", sample_tasks.GreetExecutor, {}, {}, {"note": long, "short": "hi"}))
+    state = TreeState(CustomTree(template.custom))
+    rows = {row["key"]: row for row in state.rows()}
+    assert rows["note"]["long"] and rows["note"]["preview"].endswith('…"') and "text" not in rows["note"]
+    assert "long" not in rows["short"]
+    state.toggle(("note",))
+    rows = {row["key"]: row for row in state.rows()}
+    assert rows["note"]["open"] and rows["note"]["text"] == long
+
+
+def test_copy_button_has_the_save_buttons_classes() -> None:
+    from jupyter_shimtask.inspector.widget import CopyJsonButton
+
+    assert 'className = "jupyter-widgets jupyter-button jupyter-widget-button widget-button' in CopyJsonButton._esm
