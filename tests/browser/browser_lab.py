@@ -180,6 +180,7 @@ def lab_settings(config_dir: Path) -> None:
                     "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
                     "expose_app_in_browser": True,  # window.jupyterapp, to run commands from tests
                 },
+                "JupyterNotebookApp": {"expose_app_in_browser": True},  # the same in Notebook 7
             }
         )
     )
