@@ -140,7 +140,8 @@ def has_rich_view(result: RunResult) -> bool:
     return any(set(RICH_TYPES) & set(_bundle(value)) for value in result.outputs.values())
 
 
-def run_html(result: RunResult) -> str:
+def run_html(result: RunResult, *, detail_open: bool = False) -> str:
+    """The verdict first, then outputs as themselves (or the cause, frames and meaning), logs folded."""
     parts = [_verdict_html(result)]
     if result.ok:
         rows = "".join(
@@ -149,7 +150,7 @@ def run_html(result: RunResult) -> str:
         )
         parts.append(f'<table class="shimtask-outputs">{rows}</table>' if rows else "")
     else:
-        parts.append(_failure_body_html(result))
+        parts.append(_failure_body_html(result, detail_open))
     parts += [f'<div class="shimtask-note">note: {html.escape(note)}</div>' for note in result.notes]
     if result.workdir:
         parts.append(f"<div>kept: <code>{html.escape(str(result.workdir))}</code></div>")
@@ -171,7 +172,7 @@ def _verdict_html(result: RunResult) -> str:
     )
 
 
-def _failure_body_html(result: RunResult) -> str:
+def _failure_body_html(result: RunResult, detail_open: bool) -> str:
     from .failures import cause_of, kind_meaning
 
     error = result.error
@@ -190,7 +191,8 @@ def _failure_body_html(result: RunResult) -> str:
         )
     if error.detail:
         parts.append(
-            '<details class="shimtask-detail"><summary>the error document, in full</summary>'
+            f'<details class="shimtask-detail"{" open" if detail_open else ""}>'
+            "<summary>the error document, in full</summary>"
             f"<pre>{html.escape(error.detail)}</pre></details>"
         )
     return "".join(parts)
@@ -239,7 +241,7 @@ def _value_html(value: Any) -> str:
 def failure_html(failure: Failure) -> str:
     """``%shimtask why``: a failed run's whole view (traceback unfolded), or a cell or usage error."""
     if failure.result is not None:
-        return run_html(failure.result)
+        return run_html(failure.result, detail_open=True)
     task = f" <code>{html.escape(failure.task)}</code>" if failure.task else ""
     detail = f"<pre>{html.escape(failure.detail)}</pre>" if failure.detail and failure.detail != failure.message else ""
     return (

@@ -6,6 +6,7 @@ Each view is saved as a screenshot in test-artifacts/."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 from browser_lab import custom_task_cell, wait_for_kernel_idle
@@ -280,3 +281,36 @@ def test_notebook7_tree_entry_and_saved_view(notebook7, page, screenshot) -> Non
         check_trimmed_view(page, payload, screenshot, f"nb7-{theme}")
     page.evaluate("t => window.jupyterapp.commands.execute('apputils:change-theme', { theme: t })", THEMES["light"])
     json.dumps(payload["trimmed"])
+
+
+def test_failed_run_leads_with_its_verdict(lab, open_lab, run_command, screenshot) -> None:
+    tests = Path(__file__).resolve().parents[1]
+    write_notebook(
+        lab.root / "failing.ipynb",
+        [
+            f"import sys\nsys.path.insert(0, {str(tests)!r})\nfrom sample_tasks import chatty",
+            "%load_ext jupyter_shimtask",
+            "%shimtask run chatty name=lab --mode subprocess --cold",
+            "%shimtask why chatty",
+        ],
+    )
+    page = open_lab("failing.ipynb", kernel_idle=True)
+    for theme in THEMES:
+        set_theme(page, run_command, theme)
+        assert run_command("notebook:run-all-cells", timeout_ms=RUN_ALL_MS) is True
+        output = page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea")
+        verdict = output.locator(".shimtask-verdict")
+        verdict.wait_for(timeout=60_000)
+        assert "FAILED" in verdict.inner_text() and "attempt 1" in verdict.inner_text()
+        assert output.locator(".shimtask-cause").inner_text() == "ValueError: gave up on 'lab'"
+        assert "system budget" in output.locator(".shimtask-meaning").inner_text()
+        logs = output.locator("details.shimtask-logs")
+        assert logs.get_attribute("open") is None and "logs (" in logs.locator("summary").inner_text()
+        # the verdict is on screen above the folded logs, not under them
+        assert verdict.bounding_box()["y"] < logs.bounding_box()["y"]
+        assert output.locator(".shimtask-frames pre").inner_text().count('File "') == 1
+        assert contrast(page, output.locator(".shimtask-cause code")) >= 4.5
+        why = page.locator(".jp-Cell").nth(3).locator(".jp-OutputArea")
+        assert "gave up on 'lab'" in why.inner_text()
+        screenshot(page, f"failed-run-{theme}")
+    set_theme(page, run_command, "light")
