@@ -214,6 +214,14 @@ def test_search_marks_are_readable_in_the_dark_theme(lab, open_lab, run_command,
     # a long string opens to its whole text
     row(view, ["long"]).click()
     assert view.locator(".jp-ShimTask-fullText").inner_text().strip().endswith(LONG_TEXT.strip())
+    # searching an opened big list brings the match into the tree's view
+    row(view, ["rows"]).click()
+    view.locator(".jp-ShimTask-search").fill("r099")
+    view.locator(".jp-ShimTask-search").press("Enter")
+    tree = view.locator(".jp-ShimTask-tree").bounding_box()
+    at = row(view, ["rows", "r099"]).bounding_box()
+    assert tree["y"] <= at["y"] and at["y"] + at["height"] <= tree["y"] + tree["height"], (tree, at)
+    screenshot(page, "dark-search-scrolled")
     view.locator(".jp-ShimTask-tab", has_text="Interface").click()
     assert view.locator(".jp-ShimTask-inputs th").all_inner_texts() == ["name", "type", "description"]
     screenshot(page, "dark-marks")
@@ -226,7 +234,7 @@ def edge_payload() -> dict:
     template = TaskTemplate(type="edge", container=Container(image="example/edge:1", args=["{{.input}}"]))
     template.id.name = "edge"
     template.interface.inputs.variables["name"].type.simple = 3
-    template.custom.update({"greeting": "Hello", "long": LONG_TEXT})
+    template.custom.update({"greeting": "Hello", "long": LONG_TEXT, "rows": {f"r{i:03d}": i for i in range(300)}})
     return template_payload(template)
 
 
