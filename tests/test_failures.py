@@ -192,3 +192,11 @@ def test_bad_python_value_is_one_line_in_a_notebook(shell, capsys) -> None:
     lines = [line for line in (shown.out + shown.err).splitlines() if line.strip()]
     assert lines == ["InputError: input n: expected int, got str 'abc'"], lines
     assert sys.last_value is not None
+
+
+def test_terminal_logs_stream_to_stdout(shell, capsys) -> None:
+    shell.user_ns["chatty"] = sample_tasks.chatty
+    result = shell.run_line_magic("shimtask", "run chatty name=terminal --mode process")
+    assert not result.ok
+    out = capsys.readouterr().out
+    assert "step 0 of terminal" in out and "step 2 of terminal" in out  # no display to update: plain text

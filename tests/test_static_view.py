@@ -79,3 +79,14 @@ def test_copy_button_has_the_save_buttons_classes() -> None:
     from jupyter_shimtask.inspector.widget import CopyJsonButton
 
     assert 'className = "jupyter-widgets jupyter-button jupyter-widget-button widget-button' in CopyJsonButton._esm
+
+
+def test_static_html_copy_shows_long_strings_in_full() -> None:
+    from jupyter_shimtask.inspector.model import CustomTree
+    from jupyter_shimtask.inspector.render import STATIC_TEXT_CHARS, custom_tree_html
+
+    long, huge = "word " * 200, "x" * (STATIC_TEXT_CHARS + 10)
+    template = serialize(sample_tasks.Task("long", sample_tasks.GreetExecutor, {}, {}, {"note": long, "blob": huge}))
+    page = custom_tree_html(CustomTree(template.custom))
+    assert f'<pre style="white-space:pre-wrap">{long}</pre>' in page
+    assert "... 10 more characters in the live inspector" in page

@@ -14,6 +14,7 @@ PLACEHOLDER = re.compile(r"\{\{\s*\.[A-Za-z0-9_]+\s*\}\}")
 BAR_ROWS = 25
 STATIC_TREE_NODES = 300
 SHOWN_FINDINGS = 20
+STATIC_TEXT_CHARS = 4096  # of one long string in the static HTML copy
 
 STYLE = """<style>
 .shimtask-insp { font-size: var(--jp-content-font-size1, 13px); }
@@ -247,11 +248,12 @@ def custom_tree_html(tree: CustomTree, budget: int = STATIC_TREE_NODES) -> str:
             remaining[0] -= 1
             node = tree.node((*path, key))
             line = f"{_code(node.label)} {html.escape(node.preview)} <small>{node.size:,} B</small>"
-            items.append(
-                f"<li><details><summary>{line}</summary>{branch(node.path)}</details></li>"
-                if node.children
-                else f"<li>{line}</li>"
-            )
+            if node.children:
+                items.append(f"<li><details><summary>{line}</summary>{branch(node.path)}</details></li>")
+            elif node.long:
+                items.append(f"<li><details><summary>{line}</summary>{_full_text(tree, node.path)}</details></li>")
+            else:
+                items.append(f"<li>{line}</li>")
         return f"<ul>{''.join(items)}</ul>"
 
     root = tree.node(ROOT)
@@ -259,6 +261,14 @@ def custom_tree_html(tree: CustomTree, budget: int = STATIC_TREE_NODES) -> str:
         return "<p>no <code>custom</code> payload: the executor gets an empty <code>tt.custom</code></p>"
     summary = f"<b>custom</b> {html.escape(root.preview)} <small>{root.size:,} B</small>"
     return f"<details open><summary>{summary}</summary>{branch(ROOT)}</details>"
+
+
+def _full_text(tree: CustomTree, path: tuple) -> str:
+    """A long string, readable in full up to ``STATIC_TEXT_CHARS`` (the live inspector has it all)."""
+    text = tree.entry(path).string_value
+    rest = len(text) - STATIC_TEXT_CHARS
+    more = f"<br><small>... {rest:,} more characters in the live inspector</small>" if rest > 0 else ""
+    return f'<pre style="white-space:pre-wrap">{html.escape(text[:STATIC_TEXT_CHARS])}</pre>{more}'
 
 
 def static_html(payload: dict[str, Any], tree: CustomTree) -> str:
