@@ -167,17 +167,10 @@ def parse_inputs(target: Any, items: list[str]) -> dict[str, Any]:
     if not texts:
         return {}
     import click
-    from flytekit.core.base_task import Task
     from flytekit.core.context_manager import FlyteContextManager
     from flytekit.interaction.click_types import FlyteLiteralConverter
-    from flytekit.models.types import LiteralType
 
-    from .template import as_template, serialize
-
-    task = target if isinstance(target, Task) else None
-    template = serialize(task) if task is not None else as_template(target)
-    declared = template.interface.inputs.variables
-    types, _ = python_types(template, task)
+    declared, types = _input_types(target)
     context = click.Context(click.Command("shimtask"))
     values: dict[str, Any] = {}
     for name, text in texts.items():
@@ -185,10 +178,7 @@ def parse_inputs(target: Any, items: list[str]) -> dict[str, Any]:
             values[name] = text
             continue
         converter = FlyteLiteralConverter(
-            FlyteContextManager.current_context(),
-            LiteralType.from_flyte_idl(declared[name].type),
-            types[name],
-            is_remote=False,
+            FlyteContextManager.current_context(), declared[name], types[name], is_remote=False
         )
         try:
             values[name] = converter.convert(context, None, converter.click_type.convert(text, None, context))
@@ -200,6 +190,24 @@ def parse_inputs(target: Any, items: list[str]) -> dict[str, Any]:
                 detail=exc.format_message(),
             ) from None
     return values
+
+
+def _input_types(target: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each input's Flyte LiteralType (flytekit's model) and Python type, for anything with an
+    interface: a task or workflow object (its own Python types), else a template (guessed)."""
+    interface = getattr(target, "python_interface", None)
+    if interface is not None:
+        from flytekit.core.interface import transform_interface_to_typed_interface
+
+        typed = transform_interface_to_typed_interface(interface)
+        return {name: variable.type for name, variable in typed.inputs.items()}, dict(interface.inputs)
+    from flytekit.models.types import LiteralType
+
+    from .template import as_template
+
+    template = as_template(target)
+    types, _ = python_types(template)
+    return {name: LiteralType.from_flyte_idl(v.type) for name, v in template.interface.inputs.variables.items()}, types
 
 
 def _texts(items: list[str]) -> dict[str, str]:

@@ -106,3 +106,21 @@ def test_bad_value_from_python_names_input_type_and_value() -> None:
         run(sample_tasks.positional, {"n": "abc"}, mode="process")
     assert str(caught.value) == "input n: expected int, got str 'abc'"
     assert caught.value._render_traceback_() == ["InputError: input n: expected int, got str 'abc'"]
+
+
+def test_anything_with_an_interface_parses_the_same(tmp_path: Path) -> None:
+    from flytekit import task, workflow
+
+    from jupyter_shimtask import save_template, serialize
+
+    @task
+    def half(x: float) -> float:
+        return x / 2
+
+    @workflow
+    def halve(x: float) -> float:
+        return half(x=x)
+
+    assert parse_inputs(halve, ["x=3"]) == {"x": 3.0}
+    saved = save_template(serialize(sample_tasks.sleeping), tmp_path / "sleeping.pb")
+    assert parse_inputs(str(saved), ["seconds=2"]) == {"seconds": 2.0}
