@@ -200,3 +200,23 @@ def test_terminal_logs_stream_to_stdout(shell, capsys) -> None:
     assert not result.ok
     out = capsys.readouterr().out
     assert "step 0 of terminal" in out and "step 2 of terminal" in out  # no display to update: plain text
+
+
+class Picture:
+    """An output with an image repr only, as a plotting library's figure has."""
+
+    def _repr_png_(self) -> bytes:
+        return b"\x89PNG\r\n\x1a\nfake"
+
+    def __repr__(self) -> str:
+        return "<Picture>"
+
+
+def test_image_outputs_render_as_images() -> None:
+    from jupyter_shimtask.runners.base import RunResult
+
+    result = RunResult(True, {"plot": Picture(), "n": 3}, None, "", 0.5, None, "process", "draw")
+    bundle = result._repr_mimebundle_()
+    assert '<img src="data:image/png;base64,iVBORw0KGgpmYWtl">' in bundle["text/html"]
+    assert "<pre>3</pre>" in bundle["text/html"]
+    assert bundle["text/plain"].splitlines()[1:] == ["  plot = <Picture>", "  n = 3"]
