@@ -6,12 +6,14 @@ from typing import Any
 
 from ..config import settings
 from ..errors import ShimTaskError
+from ..failures import recorded
 from .base import LogSink, RunError, RunResult, prepare
 from .subprocess import executable
 
 MODES = ("process", "subprocess", "image")
 
 
+@recorded
 def run(
     task_or_template: Any,
     inputs: dict[str, Any] | None = None,

@@ -55,15 +55,21 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        head = f"{self.task_name or 'task'} [{self.mode}] {'ok' if self.ok else 'FAILED'} in {self.seconds:.2f}s"
-        body = [f"  {name} = {value!r}" for name, value in self.outputs.items()] if self.ok else [f"  {self.error}"]
-        body += [f"  note: {note}" for note in self.notes]
-        if self.workdir:
-            body.append(f"  kept: {self.workdir}")
-        return "\n".join([head, *body])
+        from ..views import run_text
+
+        return run_text(self)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Plain text, and in notebooks HTML: the verdict first, outputs as themselves, logs folded."""
+        from ..views import has_rich_view, run_html
+
+        bundle = {"text/plain": str(self)}
+        if has_rich_view(self):
+            bundle["text/html"] = run_html(self)
+        return bundle
 
 
 @dataclass
