@@ -52,7 +52,7 @@ class ShimTaskMagics(Magics):
         with self._errors():
             module = build_module(self.shell.transform_cell(cell), args.name)
         self.shell.user_ns.update(module.public_names)
-        return None if args.quiet else TaskSummary(module.tasks, module.classes)
+        return None if args.quiet else TaskSummary(module.tasks, [*module.classes, *module.entities])
 
     @magic_arguments()
     @argument("command", choices=COMMANDS, help="What to do.")
