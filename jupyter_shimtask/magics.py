@@ -52,7 +52,7 @@ class ShimTaskMagics(Magics):
         with self._errors():
             module = build_module(self.shell.transform_cell(cell), args.name)
         self.shell.user_ns.update(module.public_names)
-        return None if args.quiet else TaskSummary(module.tasks, [*module.classes, *module.entities])
+        return None if args.quiet else TaskSummary(module.tasks, module.classes, module.entities)
 
     @magic_arguments()
     @argument("command", choices=COMMANDS, help="What to do.")
@@ -61,6 +61,7 @@ class ShimTaskMagics(Magics):
     @argument("--mode", "-m", choices=("process", "subprocess", "image"), help="Run mode (default: ShimTask.mode).")
     @argument("--timeout", type=float, help="Run timeout in seconds.")
     @argument("--keep", action="store_true", help="Keep the run folder.")
+    @argument("--no-cache", dest="no_cache", action="store_true", help="Workflows: run cached tasks anew.")
     @argument(
         "--cold",
         action="store_true",
@@ -111,10 +112,12 @@ class ShimTaskMagics(Magics):
     def _run(self, args: Any) -> Any:
         from .literals import parse_assignments
         from .runners import run
+        from .workflows import is_workflow
 
         target = self._target(args)
         inputs = self.shell.ev(args.inputs_from) if args.inputs_from else {}
         inputs.update(parse_assignments(args.inputs, _string_inputs(target)))
+        workflow = is_workflow(target)  # its nodes' logs are kept per node (result.logs(node)), not streamed
         return run(
             target,
             inputs,
@@ -124,7 +127,8 @@ class ShimTaskMagics(Magics):
             image=args.image,
             engine=args.engine,
             warm=False if args.cold else None,
-            on_log=_write_through,
+            on_log=None if workflow else _write_through,
+            **({"cache": not args.no_cache} if workflow else {}),
         )
 
     def _list(self, args: Any) -> Any:
@@ -158,8 +162,10 @@ class ShimTaskMagics(Magics):
 
     def _inspect(self, args: Any) -> Any:
         from .inspector import inspect
+        from .workflows import inspect_workflow, is_workflow
 
-        return inspect(self._target(args))
+        target = self._target(args)
+        return inspect_workflow(target) if is_workflow(target) else inspect(target)
 
     def _diff(self, args: Any) -> Any:
         from .diffing import diff, diff_previous

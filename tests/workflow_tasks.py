@@ -46,7 +46,8 @@ class ScaleTask(PythonCustomizedContainerTask):
 
 class SleepExecutor(ShimTaskExecutor):
     def execute_from_model(self, tt, **inputs):
-        Path(inputs["marker"]).write_text(str(os.getpid()))
+        # the run's own TMPDIR, which every mode mounts read-write: a test sees the node has started
+        (Path(os.environ["TMPDIR"]) / f"{inputs['marker']}.pid").write_text(str(os.getpid()))
         time.sleep(inputs["seconds"])
         return inputs["seconds"]
 
@@ -62,6 +63,9 @@ class SleepTask(PythonCustomizedContainerTask):
             interface=Interface(inputs=kwtypes(seconds=float, marker=str), outputs=kwtypes(slept=float)),
             **kwargs,
         )
+
+    def get_custom(self, settings: Any) -> Any:
+        return {}
 
 
 triple = ScaleTask("triple", 3)

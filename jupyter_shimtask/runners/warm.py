@@ -199,19 +199,22 @@ class Pool:
 
     def __init__(self) -> None:
         self.workers: dict[tuple, Worker] = {}
+        self.lock = threading.RLock()  # runs on several threads (workflow nodes) start one worker per key
         atexit.register(self.stop_all)
 
     def get(self, key: tuple, make_worker: Callable[[], Worker]) -> Worker:
-        worker = self.workers.get(key)
-        if worker is None or not worker.alive():
-            self.discard(key)
-            worker = make_worker()
-            worker.start()
-            self.workers[key] = worker
-        return worker
+        with self.lock:
+            worker = self.workers.get(key)
+            if worker is None or not worker.alive():
+                self.discard(key)
+                worker = make_worker()
+                worker.start()
+                self.workers[key] = worker
+            return worker
 
     def discard(self, key: tuple) -> None:
-        worker = self.workers.pop(key, None)
+        with self.lock:
+            worker = self.workers.pop(key, None)
         if worker is not None:
             worker.stop()
 

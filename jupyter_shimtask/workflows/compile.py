@@ -89,7 +89,8 @@ def compile_workflow(entity: Any) -> CompiledWorkflow:
     try:
         get_serializable(entities, default_serialization_settings(), entity)
     except Exception as exc:
-        raise WorkflowError(f"workflow {_label(entity)} cannot be serialized: {exc}", detail=str(exc)) from exc
+        reason = str(exc).strip() or type(exc).__name__
+        raise WorkflowError(f"workflow {_label(entity)} cannot be serialized: {reason}", detail=str(exc)) from exc
     workflow = entity.workflow if isinstance(entity, LaunchPlan) else entity
     spec = entities[workflow]
     if not isinstance(spec, WorkflowSpec):
@@ -127,7 +128,8 @@ def import_path(template: TaskTemplate) -> str | None:
     if "--resolver" in args and args[args.index("--resolver") + 1] == FUNCTION_RESOLVER:
         named = dict(zip(loader[::2], loader[1::2], strict=False))
         if "task-module" in named and "task-name" in named:
-            return f"{named['task-module']}.{named['task-name']}"
+            module = named["task-module"] or "__main__"  # flytekit writes "" for a notebook's own tasks
+            return f"{module}.{named['task-name']}"
     return executor_path(template)
 
 

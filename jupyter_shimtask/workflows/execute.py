@@ -147,6 +147,7 @@ class Execution:
     def run(self) -> None:
         from ..runners.subprocess import ctrl_c_interrupts
 
+        self._share_image_mounts()
         running: dict[concurrent.futures.Future, str] = {}
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, self.options.parallelism), thread_name_prefix="shimtask-node"
@@ -178,6 +179,25 @@ class Execution:
             if state.status in ("waiting", "running"):
                 state.status = "not run"
         self._changed()
+
+    def _share_image_mounts(self) -> None:
+        """Warm containers mount every folder the workflow's tasks import from: nodes then share one per image."""
+        if not self.options.warm:
+            return
+        from types import SimpleNamespace
+
+        from ..runners.base import import_roots
+        from ..runners.image import share_warm_mounts
+
+        roots = [
+            Path(root)
+            for node_id, state in self.states.items()
+            if state.kind == "task" and state.task_name in self.compiled.tasks
+            for entry in [self.compiled.tasks[state.task_name]]
+            if self.options.mode_for(node_id, entry) == "image"
+            for root in import_roots(SimpleNamespace(executor=entry.import_path))
+        ]
+        share_warm_mounts(roots)
 
     def _start_ready(self, pool: concurrent.futures.Executor, running: dict) -> bool:
         started = False

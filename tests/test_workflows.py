@@ -1,0 +1,311 @@
+"""Workflow runs: every node through its own TaskTemplate and the real pyflyte-execute (and engines)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import workflow_tasks as w
+from engine_fixtures import TEST_IMAGE, engine_fixture, no_containers_left  # noqa: F401
+from flytekit import LaunchPlan, dynamic, map_task, workflow
+from flytekit.core.workflow import ImperativeWorkflow
+from IPython.core.interactiveshell import InteractiveShell
+from support import processes_mentioning
+
+from jupyter_shimtask import run
+from jupyter_shimtask.config import ShimTask
+from jupyter_shimtask.engines import Engine
+from jupyter_shimtask.workflows import WorkflowError, WorkflowResult, inspect_workflow
+
+
+def run_folders(folder: Path) -> list[Path]:
+    return list(folder.glob("shimtask-run-*"))
+
+
+@pytest.fixture
+def music(workspace: ShimTask):
+    """flytekit's SQLite3Task on a real database, read by @task functions and a shim task.
+
+    The database lives beside the workspace's modules, which image runs mount (as a cluster would
+    reach it at its URI).
+    """
+    database = workspace.modules_dir / "music.db"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(database) as connection:
+        connection.execute("create table tracks (TrackId integer, Name text, Seconds real)")
+        connection.executemany("insert into tracks values (?, ?, ?)", [(i, f"track {i}", 60.5 * i) for i in range(20)])
+    return w.music_workflow(w.tracks_task(database, TEST_IMAGE))
+
+
+def expected_outputs(workflow_object, **inputs) -> dict:
+    outputs = workflow_object(**inputs)  # flytekit's own in-process execution
+    return dict(zip([f"o{i}" for i in range(len(outputs))], outputs, strict=True))
+
+
+def test_music_workflow_in_subprocess_mode(music, private_tmp: Path, workspace: ShimTask) -> None:
+    result = run(music, {"limit": 5}, mode="subprocess")
+    assert isinstance(result, WorkflowResult)
+    assert result.ok, result.error
+    assert result.outputs == expected_outputs(music, limit=5)
+    assert set(result.nodes) == {"n0", "n1", "n2", "n3"}
+    assert all(node.ok and node.mode == "subprocess" for node in result.nodes.values())
+    frame = result.nodes["n0"].outputs["results"]
+    assert isinstance(frame, pd.DataFrame) and list(frame["TrackId"]) == [0, 1, 2, 3, 4]
+    assert "Interpolated query" in result.logs("n0")
+    assert run_folders(private_tmp) == []
+    # the dataframe n0 wrote stays in the execution's one raw-output prefix, which the next nodes read
+    assert result.raw is not None and result.raw.parent == workspace.outputs_dir
+    assert list(workspace.outputs_dir.iterdir()) == [result.raw]
+    table = str(result)
+    assert "n0" in table and "tracks" in table and "subprocess" in table
+    assert "<table" in result._repr_html_()
+
+
+@pytest.mark.engine
+def test_music_workflow_in_image_mode(engine: Engine, music, private_tmp: Path) -> None:
+    expected = expected_outputs(music, limit=7)
+    for warm in (True, False):
+        result = run(music, {"limit": 7}, mode="image", engine=engine.name, warm=warm)
+        assert result.ok, (result.error, {node: r.logs for node, r in result.nodes.items() if r})
+        assert result.outputs == expected
+        assert {node.mode for node in result.nodes.values()} == {"image"}
+    assert run_folders(private_tmp) == []
+
+
+def test_per_task_modes(private_tmp: Path) -> None:
+    result = run(w.chain, {"a": 2}, mode="subprocess", modes={w.triple: "process", "total": "process"})
+    assert result.ok, result.error
+    assert result.outputs == {"o0": w.chain(a=2)}
+    assert {node: r.mode for node, r in result.nodes.items()} == {"n0": "process", "n1": "subprocess", "n2": "process"}
+
+
+def test_constants_lists_maps_and_defaults() -> None:
+    @workflow
+    def defaults(a: int, b: int = 10) -> int:
+        return w.total(xs=[w.add(a=a), b, 3], named={"a": a, "b": w.add(a=b, b=b)})
+
+    result = run(defaults, {"a": 1}, mode="subprocess")
+    assert result.ok, result.error
+    assert result.outputs == {"o0": defaults(a=1)} == {"o0": 2 + 10 + 3 + 1 + 20}
+
+
+def test_launch_plan_and_imperative_workflow() -> None:
+    with_default = LaunchPlan.get_or_create(w.chain, name="chain_default", default_inputs={"a": 3})
+    assert run(with_default, mode="subprocess").outputs == {"o0": w.chain(a=3)}
+    assert run(with_default, {"a": 5}, mode="subprocess").outputs == {"o0": w.chain(a=5)}
+    fixed = LaunchPlan.get_or_create(w.chain, name="chain_fixed", fixed_inputs={"a": 4})
+    assert run(fixed, mode="subprocess").outputs == {"o0": w.chain(a=4)}
+    with pytest.raises(Exception, match="fixes a"):
+        run(fixed, {"a": 1}, mode="subprocess")
+
+    imperative = ImperativeWorkflow(name="imperative_chain")
+    imperative.add_workflow_input("x", int)
+    tripled = imperative.add_entity(w.triple, x=imperative.inputs["x"])
+    added = imperative.add_entity(w.add, a=tripled.outputs["y"])
+    imperative.add_workflow_output("out", added.outputs["o0"])
+    assert run(imperative, {"x": 2}, mode="subprocess").outputs == {"out": 7}
+
+
+def test_failing_middle_node(private_tmp: Path) -> None:
+    result = run(w.broken, {"a": 1}, mode="subprocess")
+    assert not result.ok and result.outputs == {}
+    assert result.error.node_id == "n1" and result.error.task == "workflow_tasks.explode"
+    assert "refusing 2" in str(result.error) and "node n1" in str(result.error)
+    assert result.nodes["n0"].ok and result.nodes["n0"].outputs == {"o0": 2}  # upstream kept
+    assert result.nodes["n1"].error.kind == "USER"
+    assert result.nodes["n3"] is None  # downstream never started
+    assert result.states["n3"].status == "not run"
+    assert run_folders(private_tmp) == []
+
+
+def test_subworkflow() -> None:
+    result = run(w.outer, {"a": 1}, mode="subprocess")
+    assert result.ok, result.error
+    assert result.outputs == {"o0": w.outer(a=1)}
+    assert {"n1-n0", "n1-n1"} <= set(result.nodes) and result.nodes["n1"] is None
+    assert result.states["n1"].kind == "subworkflow" and result.states["n1"].status == "ok"
+
+
+@pytest.mark.parametrize(("a", "taken"), [(11, "n1-n0"), (5, "n1-n1"), (3, "n1-n2")])
+def test_conditional(a: int, taken: str) -> None:
+    result = run(w.pick, {"a": a}, mode="subprocess")
+    assert result.ok, result.error
+    assert result.outputs == {"o0": w.pick(a=a)}
+    branches = {"n1-n0", "n1-n1", "n1-n2"}
+    assert result.states[taken].status == "ok"
+    assert {result.states[node].status for node in branches - {taken}} == {"skipped"}
+
+
+def test_cache_hit() -> None:
+    first = run(w.cached, {"a": 4}, mode="subprocess")
+    assert first.ok and not first.states["n0"].cache_hit and first.states["n0"].row()[-1] == "miss"
+    again = run(w.cached, {"a": 4}, mode="subprocess")
+    assert again.ok and again.outputs == first.outputs == {"o0": 13}
+    assert again.states["n0"].cache_hit and again.states["n0"].status == "cached"
+    assert not again.states["n1"].cache_hit  # add has no cache
+    assert "hit" in str(again)
+    other = run(w.cached, {"a": 5}, mode="subprocess")
+    assert not other.states["n0"].cache_hit and other.outputs == {"o0": 16}
+    bypassed = run(w.cached, {"a": 4}, mode="subprocess", cache=False)
+    assert bypassed.ok and not bypassed.states["n0"].cache_hit and bypassed.states["n0"].status == "ok"
+
+
+def test_unsupported_nodes_are_refused_before_anything_runs(private_tmp: Path) -> None:
+    @dynamic
+    def fan_out(x: int) -> int:
+        return w.add(a=x)
+
+    @workflow
+    def dynamic_workflow(x: int) -> int:
+        return fan_out(x=x)
+
+    @workflow
+    def mapped(xs: list[int]) -> list[int]:
+        return map_task(functools.partial(w.add, b=1))(a=xs)
+
+    with pytest.raises(WorkflowError, match=r"node n0 is a dynamic task .*nothing ran"):
+        run(dynamic_workflow, {"x": 1}, mode="subprocess")
+    with pytest.raises(WorkflowError, match=r"node n0 is an array node \(map_task\)"):
+        run(mapped, {"xs": [1, 2]}, mode="subprocess")
+    assert run_folders(private_tmp) == []
+
+
+def test_task_in_main_is_refused(shell: InteractiveShell, private_tmp: Path) -> None:
+    shell.run_cell(
+        textwrap.dedent(
+            """
+            from flytekit import task, workflow
+
+            @task
+            def local(x: int) -> int:
+                return x
+
+            @workflow
+            def notebook_flow(x: int) -> int:
+                return local(x=x)
+            """
+        )
+    )
+    with pytest.raises(WorkflowError, match=r"node n0: task local lives in __main__.*%%shimtask cell"):
+        run(shell.user_ns["notebook_flow"], {"x": 1}, mode="subprocess")
+    assert run_folders(private_tmp) == []
+
+
+def test_magics_run_and_inspect_a_cell_workflow(shell: InteractiveShell) -> None:
+    shell.run_cell_magic(
+        "shimtask",
+        "flow",
+        textwrap.dedent(
+            """
+            from flytekit import task, workflow
+
+            @task
+            def inc(x: int) -> int:
+                return x + 1
+
+            @workflow
+            def flow(x: int) -> int:
+                return inc(x=inc(x=x))
+            """
+        ),
+    )
+    result = shell.run_line_magic("shimtask", "run flow --mode subprocess x=3")
+    assert result.ok and result.outputs == {"o0": 5}
+    inspection = shell.run_line_magic("shimtask", "inspect flow")
+    assert [row[0] for row in inspection.rows] == ["n0", "n1"]
+    assert inspection.total > sum(row[3] for row in inspection.rows) // 2  # one task, stored once
+    assert inspection.status == "ok" and "bytes in total" in str(inspection)
+    html = inspection._repr_html_()
+    assert "<svg" in html and "n0" in html
+
+
+def test_picture_colours_follow_status() -> None:
+    result = run(w.broken, {"a": 1}, mode="subprocess")
+    picture = result.picture()
+    assert picture.svg.startswith("<svg")
+    assert "#f4a6a6" in picture.svg and "#b7e4c7" in picture.svg  # failed and ok
+    assert "n1 explode [failed] <- n0" in picture.text
+
+
+def test_inspect_lists_template_sizes_against_limits(workspace: ShimTask) -> None:
+    report = inspect_workflow(w.outer)
+    assert [row[0] for row in report.rows] == ["n0", "n1", "n1-n0", "n1-n1", "n2"]
+    assert report.rows[1][3] is None and report.rows[0][3] > 100
+    workspace.warn_bytes = 100
+    assert inspect_workflow(w.outer).status == "warn"
+
+
+CTRL_C_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import workflow_tasks as w
+from jupyter_shimtask import run
+try:
+    run(w.sleepy, {{"seconds": 120.0, "marker_a": {a!r}, "marker_b": {b!r}}}, **{options!r})
+except KeyboardInterrupt:
+    sys.exit(130)
+sys.exit(0)
+"""
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"mode": "subprocess", "warm": False}, {"mode": "subprocess", "warm": True}],
+    ids=["cold", "warm"],
+)
+def test_ctrl_c_stops_every_node(options: dict, tmp_path: Path) -> None:
+    ctrl_c(options, tmp_path)
+
+
+@pytest.mark.engine
+def test_ctrl_c_stops_every_container(engine: Engine, tmp_path: Path) -> None:
+    ctrl_c({"mode": "image", "engine": engine.name, "warm": False}, tmp_path)
+    assert engine.containers() == []
+
+
+def ctrl_c(options: dict, tmp_path: Path) -> None:
+    script = CTRL_C_SCRIPT.format(tests=str(Path(__file__).parent), a="a", b="b", options=options)
+    env = {**os.environ, "TMPDIR": str(tmp_path), "SHIMTASK_WORKSPACE": str(tmp_path / "ws")}
+    parent = subprocess.Popen([sys.executable, "-c", script], env=env)
+    deadline = time.monotonic() + 120
+    while len(markers := list(tmp_path.rglob("shimtask-run-*/tmp/*.pid"))) < 2:  # both nodes run at once
+        assert parent.poll() is None, "the workflow ended early"
+        assert time.monotonic() < deadline, "the nodes never started"
+        time.sleep(0.2)
+    pids = [int(marker.read_text()) for marker in markers]
+    parent.send_signal(signal.SIGINT)
+    assert parent.wait(timeout=60) == 130
+    if options["mode"] != "image":  # a container's pid means nothing here; the engine check covers it
+        assert not any(alive(pid) for pid in pids), "a node's process outlived Ctrl-C"
+    assert not settled(lambda: processes_mentioning(str(tmp_path)))
+    assert run_folders(tmp_path) == [] and list(tmp_path.rglob("shimtask-run-*")) == []
+    assert list((tmp_path / "ws").glob("outputs/*")) == []
+
+
+def alive(pid: int) -> bool:
+    """Still running after a few seconds (a killed process may wait a moment for its parent to reap it)."""
+    return bool(settled(lambda: _running(pid)))
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def settled(probe, seconds: float = 10.0):
+    """``probe()`` once it turns falsy, or its last value after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (value := probe()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
