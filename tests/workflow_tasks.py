@@ -71,6 +71,7 @@ class SleepTask(PythonCustomizedContainerTask):
 triple = ScaleTask("triple", 3)
 double = ScaleTask("double", 2)
 tenfold = ScaleTask("tenfold", 10)
+same = ScaleTask("same", 1)
 sleeper = SleepTask("sleeper")
 cached_triple = ScaleTask("cached_triple", 3, metadata=TaskMetadata(cache=True, cache_version="1"))
 

@@ -50,7 +50,7 @@ class NodeState:
         task = self.task_name or self.label
         if self.kind != "task":
             task = f"({self.kind}) {task}"
-        seconds = "" if self.seconds is None else f"{self.seconds:.2f}"
+        seconds = "" if self.seconds is None else f"{self.seconds:.2f}s"
         cache = "hit" if self.cache_hit else ("miss" if self.cache_key else "")
         return (self.node_id, task, self.mode, self.status, seconds, cache)
 
