@@ -10,13 +10,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import workflow_tasks as w
 from engine_fixtures import TEST_IMAGE, engine_fixture, no_containers_left  # noqa: F401
-from flytekit import LaunchPlan, dynamic, map_task, workflow
+from flytekit import LaunchPlan, dynamic, map_task, sleep, workflow
 from flytekit.core.workflow import ImperativeWorkflow
 from IPython.core.interactiveshell import InteractiveShell
 from support import processes_mentioning
@@ -172,6 +173,15 @@ def test_unsupported_nodes_are_refused_before_anything_runs(private_tmp: Path) -
     def mapped(xs: list[int]) -> list[int]:
         return map_task(functools.partial(w.add, b=1))(a=xs)
 
+    @workflow
+    def gated(x: int) -> int:
+        pause = sleep(timedelta(seconds=1))
+        after = w.add(a=x)
+        pause >> after
+        return after
+
+    with pytest.raises(WorkflowError, match=r"node n0 is a gate node \(sleep"):
+        run(gated, {"x": 1}, mode="subprocess")
     with pytest.raises(WorkflowError, match=r"node n0 is a dynamic task .*nothing ran"):
         run(dynamic_workflow, {"x": 1}, mode="subprocess")
     with pytest.raises(WorkflowError, match=r"node n0 is an array node \(map_task\)"):
