@@ -319,3 +319,45 @@ def settled(probe, seconds: float = 10.0):
     while (value := probe()) and time.monotonic() < deadline:
         time.sleep(0.1)
     return value
+
+
+def test_live_node_table_in_a_kernel(workspace: ShimTask, tmp_path: Path) -> None:
+    """In a real kernel the node table is one display, updated as nodes change, then left to the result."""
+    from jupyter_client.manager import start_new_kernel
+
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import workflow_tasks as w
+        from jupyter_shimtask import run
+        from jupyter_shimtask.config import ShimTask, use
+        use(ShimTask(workspace={workspace.workspace!r}))
+        result = run(w.chain, {{"a": 2}}, mode="subprocess")
+        print(result.outputs)
+        """
+    )
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        client.execute(code)
+        messages = []
+        while True:
+            message = client.get_iopub_msg(timeout=120)
+            messages.append(message)
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                break
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    shown = [m for m in messages if m["msg_type"] == "display_data"]
+    updates = [m for m in messages if m["msg_type"] == "update_display_data"]
+    errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert not errors, errors
+    assert len(shown) == 1 and updates, [m["msg_type"] for m in messages]
+    display_id = shown[0]["content"]["transient"]["display_id"]
+    assert {m["content"]["transient"]["display_id"] for m in updates} == {display_id}
+    pages = [m["content"]["data"]["text/html"] for m in updates]
+    assert any("<code>ok</code>" in page and "<code>waiting</code>" in page for page in pages)  # mid-run
+    assert pages[-1] == ""  # the result shows the final table
+    printed = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
+    assert "{'o0': 31}" in printed
