@@ -152,7 +152,7 @@ def refuse_unsupported(compiled: CompiledWorkflow, node_id: str, node: Node) -> 
     if kind != "task_node":
         _refuse(node_id, f"a node of kind {kind}")
     for binding in node.inputs:
-        for promise in _promises(binding.binding):
+        for promise in promises(binding.binding):
             if promise.attr_path:
                 _refuse(node_id, f"a node whose input {binding.var} reads an attribute of an output")
     entry = compiled.tasks.get(node.task_node.reference_id.name)
@@ -184,16 +184,16 @@ def _refuse(node_id: str, kind: str) -> None:
     raise WorkflowError(f"node {node_id} is {kind}, which a local run cannot honour; nothing ran")
 
 
-def _promises(binding_data: Any) -> Iterator[Any]:
+def promises(binding_data: Any) -> Iterator[Any]:
     kind = binding_data.WhichOneof("value")
     if kind == "promise":
         yield binding_data.promise
     elif kind == "collection":
         for item in binding_data.collection.bindings:
-            yield from _promises(item)
+            yield from promises(item)
     elif kind == "map":
         for item in binding_data.map.bindings.values():
-            yield from _promises(item)
+            yield from promises(item)
 
 
 def branch_nodes(node: Node) -> list[Node]:

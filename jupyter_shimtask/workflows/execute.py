@@ -25,7 +25,7 @@ from ..runners import MODES, execute, runs_folder
 from ..runners.base import LogSink, RunError, RunResult, StopToken, new_raw_prefix, prepare_literals, stop_token
 from . import cache as catalog
 from .bindings import evaluate, resolve_all
-from .compile import CompiledWorkflow, TaskEntry, WorkflowError, branch_nodes
+from .compile import CompiledWorkflow, TaskEntry, WorkflowError, branch_nodes, promises
 from .result import NodeFailure, NodeState, WorkflowResult
 
 if TYPE_CHECKING:
@@ -119,8 +119,7 @@ class Execution:
     # -- planning --------------------------------------------------------------------------
 
     def _add(self, uid: str, node: Node, scope: Scope, parent: str | None) -> None:
-        referenced = {binding_node for binding_node in _bound_nodes(node)}
-        deps = {scope.prefix + up for up in [*node.upstream_node_ids, *referenced] if up}
+        deps = {scope.prefix + up for up in [*node.upstream_node_ids, *_bound_nodes(node)] if up}
         self.units[uid] = Unit(uid, node, scope, deps, parent)
         if parent is not None:
             self.units[parent].children.append(uid)
@@ -380,9 +379,7 @@ class Execution:
 
 
 def _bound_nodes(node: Node) -> set[str]:
-    from .compile import _promises
-
-    return {promise.node_id for binding in node.inputs for promise in _promises(binding.binding)} - {"start-node"}
+    return {promise.node_id for binding in node.inputs for promise in promises(binding.binding)} - {"start-node"}
 
 
 def _state_for(compiled: CompiledWorkflow, node_id: str, node: Node) -> NodeState:

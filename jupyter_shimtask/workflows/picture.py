@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .compile import CompiledWorkflow, _promises
+from .compile import CompiledWorkflow, promises
 from .result import STATUS_COLOURS, NodeState
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def edges(compiled: CompiledWorkflow) -> list[Edge]:
 
 
 def _referenced(node: Node) -> set[str]:
-    return {promise.node_id for binding in node.inputs for promise in _promises(binding.binding)}
+    return {promise.node_id for binding in node.inputs for promise in promises(binding.binding)}
 
 
 def _nested_parents(compiled: CompiledWorkflow) -> dict[str, tuple[str, str]]:
