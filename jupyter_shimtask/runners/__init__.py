@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import settings
 from ..errors import ShimTaskError
 from .base import LogSink, Prepared, RunError, RunResult, prepare
+from .subprocess import executable
 
 if TYPE_CHECKING:
     from ..workflows import WorkflowResult
@@ -101,4 +102,4 @@ def execute(
     )
 
 
-__all__ = ["RunError", "RunResult", "run"]
+__all__ = ["RunError", "RunResult", "executable", "run"]
