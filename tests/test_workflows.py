@@ -361,3 +361,41 @@ def test_live_node_table_in_a_kernel(workspace: ShimTask, tmp_path: Path) -> Non
     assert pages[-1] == ""  # the result shows the final table
     printed = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
     assert "{'o0': 31}" in printed
+
+
+@pytest.mark.engine
+def test_images_override_per_task(engine: Engine, music, workspace: ShimTask) -> None:
+    database = workspace.modules_dir / "music.db"
+    elsewhere = w.music_workflow(w.tracks_task(database, "shimtask-no-such-image:16"))
+    refused = run(elsewhere, {"limit": 3}, mode="image", engine=engine.name)
+    assert not refused.ok and refused.error.node_id == "n0" and "shimtask-no-such-image:16" in str(refused.error)
+    result = run(elsewhere, {"limit": 3}, mode="image", engine=engine.name, images={"tracks": TEST_IMAGE})
+    assert result.ok, result.error
+    assert result.outputs == expected_outputs(music, limit=3)
+
+
+def test_cache_key_as_the_catalog_keys_it() -> None:
+    from flyteidl.core.literals_pb2 import Literal, LiteralMap
+
+    from jupyter_shimtask import serialize
+    from jupyter_shimtask.workflows import cache
+
+    template = serialize(w.cached_triple)
+
+    def key(template, **literals: Literal) -> str:
+        return cache.cache_key(template, LiteralMap(literals=literals))
+
+    def frame(uri: str, digest: str) -> Literal:
+        literal = Literal(hash=digest)
+        literal.scalar.structured_dataset.uri = uri
+        return literal
+
+    assert key(template, x=frame("/a", "same")) == key(template, x=frame("/b", "same"))  # by hash, not by URI
+    assert key(template, x=frame("/a", "one")) != key(template, x=frame("/a", "two"))
+    bumped = type(template)()
+    bumped.CopyFrom(template)
+    bumped.metadata.discovery_version = "2"
+    assert key(bumped, x=frame("/a", "same")) != key(template, x=frame("/a", "same"))
+    bumped.metadata.discovery_version = "1"
+    bumped.metadata.cache_ignore_input_vars.append("x")
+    assert key(bumped, x=frame("/a", "one")) == key(bumped, x=frame("/a", "two"))

@@ -469,9 +469,12 @@ def run_workflow(
             execution.listeners.append(table.update)
         try:
             execution.run()
-        finally:
+        except BaseException:
             if table is not None:
-                table.close()
+                table.draw("stopped")  # no result will show it: the table stays, each node's last status
+            raise
+        if table is not None:
+            table.close()
         return _result(execution, compiled, time.perf_counter() - started)
     finally:
         if raw.exists() and not any(path.is_file() for path in raw.rglob("*")):

@@ -7,7 +7,7 @@ import time
 
 from .result import NodeState, node_table_html
 
-MIN_INTERVAL = 0.1  # seconds between redraws; the last state is always drawn
+MIN_INTERVAL = 0.1  # seconds between redraws while nodes run
 
 
 class LiveTable:
@@ -39,9 +39,9 @@ class LiveTable:
         if now - self.drawn < MIN_INTERVAL:
             return
         self.drawn = now
-        self._draw("running")
+        self.draw("running")
 
-    def _draw(self, phase: str) -> None:
+    def draw(self, phase: str) -> None:
         from IPython.display import HTML
 
         if self.handle is not None:
