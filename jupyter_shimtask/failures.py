@@ -189,6 +189,11 @@ class FailureLog:
         return failure
 
     def run(self, result: RunResult) -> Failure:
+        if hasattr(result, "nodes"):  # a WorkflowResult: the failing node's own run is the failure to show
+            failed = result.nodes.get(result.error.node_id) if result.error else None
+            if failed is not None:
+                return self.run(failed)
+            return self.add(Failure("run", result.workflow, str(result.error or "failed")))
         error = result.error
         message = cause_of(error) if error else "failed"
         return self.add(Failure("run", result.task_name, message, error.detail if error else "", result))

@@ -55,7 +55,7 @@ class ShimTaskMagics(Magics):
         with self._errors("cell", args.name or ""), _cell_failures(args.name or ""):
             module = build_module(self.shell.transform_cell(cell), args.name)
         self.shell.user_ns.update(module.public_names)
-        return None if args.quiet else TaskSummary(module.tasks, module.classes)
+        return None if args.quiet else TaskSummary(module.tasks, module.classes, module.entities)
 
     @magic_arguments("shimtask")
     @argument("command", choices=COMMANDS, help="What to do.")
@@ -64,6 +64,7 @@ class ShimTaskMagics(Magics):
     @argument("--mode", "-m", choices=("process", "subprocess", "image"), help="Run mode (default: ShimTask.mode).")
     @argument("--timeout", type=float, help="Run timeout in seconds.")
     @argument("--keep", action="store_true", help="Keep the run folder.")
+    @argument("--no-cache", dest="no_cache", action="store_true", help="Workflows: run cached tasks anew.")
     @argument(
         "--cold",
         action="store_true",
@@ -115,10 +116,15 @@ class ShimTaskMagics(Magics):
         from .literals import parse_inputs
         from .runners import run
         from .views import log_sink
+        from .workflows import is_workflow
 
         target = self._target(args)
         inputs = self.shell.ev(args.inputs_from) if args.inputs_from else {}
         inputs.update(parse_inputs(target, args.inputs))
+        if is_workflow(target):  # its nodes' logs are kept per node (result.logs(node)), not streamed
+            return run(target, inputs, mode=args.mode, timeout=args.timeout, keep=args.keep or None,
+                       image=args.image, engine=args.engine, warm=False if args.cold else None,
+                       cache=not args.no_cache)  # fmt: skip
         logs = log_sink(self.shell, args.target)
         try:
             return run(
@@ -166,8 +172,10 @@ class ShimTaskMagics(Magics):
 
     def _inspect(self, args: Any) -> Any:
         from .inspector import inspect
+        from .workflows import inspect_workflow, is_workflow
 
-        return inspect(self._target(args))
+        target = self._target(args)
+        return inspect_workflow(target) if is_workflow(target) else inspect(target)
 
     def _diff(self, args: Any) -> Any:
         from .diffing import diff, diff_previous

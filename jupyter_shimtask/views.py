@@ -24,10 +24,15 @@ COLUMNS = ("variable", "task", "type", "executor", "image", "bytes")
 class TaskSummary:
     tasks: list[DefinedTask]
     classes: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)  # @task functions and workflows
 
     @property
     def footer(self) -> str:
-        return "" if self.tasks else f"defined {', '.join(self.classes)}; no task instances yet"
+        if self.tasks:
+            return ""
+        if self.entities:
+            return f"defined {', '.join([*self.classes, *self.entities])}"
+        return f"defined {', '.join(self.classes)}; no task instances yet"
 
     def changes(self) -> list[TemplateDiff]:
         """For each task this cell redefined: what changed since its previous version."""

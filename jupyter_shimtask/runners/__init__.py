@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..config import settings
 from ..errors import ShimTaskError
 from ..failures import recorded
-from .base import LogSink, RunError, RunResult, prepare
+from .base import LogSink, Prepared, RunError, RunResult, prepare
 from .subprocess import executable
+
+if TYPE_CHECKING:
+    from ..workflows import WorkflowResult
 
 MODES = ("process", "subprocess", "image")
 
@@ -25,7 +29,8 @@ def run(
     engine: str | None = None,
     warm: bool | None = None,
     on_log: LogSink | None = None,
-) -> RunResult:
+    **workflow_options: Any,
+) -> RunResult | WorkflowResult:
     """Run the executor the template names, on ``inputs``; outputs come back as Python values.
 
     ``task_or_template``: a task object, a TaskTemplate message, or a path to a ``.pb``/``.json`` file.
@@ -38,7 +43,15 @@ def run(
     variables (flytekit reads them at import), and in image mode one with resource limits (they
     and OOM detection need a container of the run's own), another command than pyflyte-execute,
     or an image ENTRYPOINT. Timeouts and Ctrl-C kill a warm run's process group (the worker stays).
+    A workflow (``@workflow``, ``ImperativeWorkflow`` or launch plan) runs node by node, each
+    node as the platform runs it; see ``jupyter_shimtask.workflows.run_workflow`` (which also
+    takes ``modes``, ``images``, ``cache`` and ``parallelism``) and its ``WorkflowResult``.
     """
+    from ..workflows import is_workflow, run_workflow
+
+    if is_workflow(task_or_template) or workflow_options:
+        options = dict(mode=mode, timeout=timeout, keep=keep, image=image, engine=engine, warm=warm, on_log=on_log)
+        return run_workflow(task_or_template, inputs, **options, **workflow_options)
     config = settings()
     mode = mode or config.mode
     if mode not in MODES:
@@ -48,12 +61,34 @@ def run(
     timeout = timeout if timeout is not None else (config.timeout or None)
     keep = config.keep if keep is None else keep
     warm = config.warm if warm is None else warm
-    runs_dir = None
+    prepared = prepare(task_or_template, inputs, runs_folder(mode, warm))
+    return execute(
+        prepared, mode=mode, keep=keep, timeout=timeout, on_log=on_log, image=image, engine=engine, warm=warm
+    )
+
+
+def runs_folder(mode: str, warm: bool) -> Path | None:
+    """Where a run's folder goes: warm image runs need the folder their container sees."""
     if mode == "image" and warm:
         from .image import warm_folder
 
-        runs_dir = warm_folder()  # the warm container sees this folder, not the whole temporary folder
-    prepared = prepare(task_or_template, inputs, runs_dir)
+        return warm_folder()
+    return None
+
+
+def execute(
+    prepared: Prepared,
+    *,
+    mode: str,
+    keep: bool,
+    timeout: float | None,
+    on_log: LogSink | None,
+    image: str | None,
+    engine: str | None,
+    warm: bool,
+) -> RunResult:
+    """Run a prepared run in ``mode`` (settings already resolved)."""
+    config = settings()
     if mode == "process":
         from .process import run_in_process
 
