@@ -60,7 +60,11 @@ def serialization_settings(
     from flytekit.configuration import SerializationSettings
 
     return SerializationSettings(
-        image_config=_image_config(image), project=project or None, domain=domain or None, version=version or None
+        image_config=_image_config(image),
+        project=project or None,
+        domain=domain or None,
+        version=version or None,
+        env={},  # a task's environment= is laid over this; None would fail ('NoneType' object is not a mapping)
     )
 
 

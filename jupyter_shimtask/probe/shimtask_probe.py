@@ -24,6 +24,18 @@ def describe(result, order):
     return type(result).__name__
 
 
+def peak_rss_kb():
+    """This process's peak resident memory (VmHWM: since its exec, unlike getrusage's ru_maxrss)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def patch(record_path):
     """Wrap ExecutableTemplateShimTask.execute; returns a function that undoes it."""
     from flytekit.core.shim_task import ExecutableTemplateShimTask
@@ -31,11 +43,18 @@ def patch(record_path):
     original = ExecutableTemplateShimTask.execute
 
     def execute(self, **kwargs):
-        result = original(self, **kwargs)
-        order = list(self.task_template.interface.outputs.keys())
-        with open(record_path, "w") as handle:
-            json.dump({"order": order, "returned": describe(result, order)}, handle)
-        return result
+        record = {}
+        try:
+            result = original(self, **kwargs)
+            order = list(self.task_template.interface.outputs.keys())
+            record.update(order=order, returned=describe(result, order), type=type(result).__name__)
+            if isinstance(result, (tuple, list, dict)):
+                record["length"] = len(result)
+            return result
+        finally:
+            record["peak_rss_kb"] = peak_rss_kb()
+            with open(record_path, "w") as handle:
+                json.dump(record, handle)
 
     ExecutableTemplateShimTask.execute = execute
 

@@ -173,6 +173,39 @@ def prepare(task_or_template: Any, inputs: dict[str, Any] | None, runs_dir: Path
     return Prepared(template=template, task=task, folder=folder, args=args, executor=executor)
 
 
+HOST_PROGRAMS = ("pyflyte-execute",)  # what runs outside a container: flytekit's own entry point, nothing else
+
+
+def host_command(prepared: Prepared) -> None:
+    """Refuse a template whose container command is not pyflyte-execute: outside a container it would run
+    on this machine, with this user's rights (process and subprocess modes, cold and warm alike)."""
+    program = prepared.args[0] if prepared.args else ""
+    command = list(prepared.template.container.command)
+    if command or Path(program).name not in HOST_PROGRAMS:
+        shown = " ".join([*command, program]).strip() or "nothing"
+        raise ShimTaskError(
+            f"the template runs {shown!r}, not pyflyte-execute; outside a container only pyflyte-execute runs. "
+            "Use mode='image' (--mode image) to run the template's own command in its image"
+        )
+
+
+def exit_reason(status: int) -> str:
+    """An exit status as a person reads it: ``exit status 1``, ``signal 11 (SIGSEGV)``."""
+    import signal
+
+    def name(number: int) -> str:
+        try:
+            return f" ({signal.Signals(number).name})"
+        except ValueError:
+            return ""
+
+    if status < 0:
+        return f"signal {-status}{name(-status)}"
+    if status > 128:  # a shell or a container reports death by signal N as 128 + N
+        return f"exit status {status}{name(status - 128)}"
+    return f"exit status {status}"
+
+
 def substitute(args: list[str], placeholders: dict[str, str]) -> list[str]:
     resolved = []
     for arg in args:

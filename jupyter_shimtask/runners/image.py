@@ -29,8 +29,8 @@ from pathlib import Path
 from ..config import settings
 from ..engines import Engine, EngineError, ImageFacts, find_engine, installed
 from ..errors import ShimTaskError, TemplateError
-from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, import_roots, substitute
-from .subprocess import cold_only, ctrl_c_interrupts, run_process_group
+from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, exit_reason, finish, import_roots, substitute
+from .subprocess import cold_only, ctrl_c_interrupts, run_process_group, startup_difference
 from .warm import Worker, WorkerFailure, pool, run_warm, worker_code
 
 PROBE_MOUNT = "/opt/jupyter-shimtask/probe"
@@ -175,7 +175,7 @@ def warm_refusal(prepared: Prepared, facts: ImageFacts, command: list[str]) -> s
         return f"image {facts.image} has an ENTRYPOINT ({' '.join(facts.entrypoint)}) that a warm worker would skip"
     if prepared.folder.root.parent != warm_folder():
         return "the run folder is outside the folder warm containers see"
-    return cold_only(prepared.env, facts.env)
+    return cold_only(prepared.env, facts.env) or startup_difference({**facts.env, **prepared.env}, facts.env)
 
 
 def warm_folder() -> Path:
@@ -347,5 +347,5 @@ def exit_failure(prepared: Prepared, code: int | None, out_of_memory: bool, prog
         return None
     if code in (126, 127):
         return RunError("SYSTEM", "ContainerFailed", f"{program} could not be started in the image (exit {code})", tail)
-    reason = f"exit status {code}" if code is not None else "an engine error"
+    reason = exit_reason(code) if code is not None else "an engine error"
     return RunError("SYSTEM", "ContainerFailed", f"the container ended with {reason}", tail)
