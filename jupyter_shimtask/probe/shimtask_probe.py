@@ -25,15 +25,21 @@ def describe(result, order):
 
 
 def peak_rss_kb():
-    """This process's peak resident memory (VmHWM: since its exec, unlike getrusage's ru_maxrss)."""
+    """This process's peak memory as a container's memory cgroup counts it, roughly: the peak resident
+    set (VmHWM, since exec, unlike getrusage's ru_maxrss) less the file pages (shared libraries,
+    mostly charged to whoever read them first)."""
+    fields = {}
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
+                name, _, value = line.partition(":")
+                if name in ("VmHWM", "RssFile"):
+                    fields[name] = int(value.split()[0])
     except (OSError, ValueError, IndexError):
-        pass
-    return None
+        return None
+    if "VmHWM" not in fields:
+        return None
+    return fields["VmHWM"] - fields.get("RssFile", 0)
 
 
 def patch(record_path):

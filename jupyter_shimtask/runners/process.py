@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, host_command, import_roots
-from .subprocess import ctrl_c_interrupts
+from .subprocess import ctrl_c_interrupts, not_on_path, startup_difference
 
 
 class _Tee(io.TextIOBase):
@@ -91,6 +91,8 @@ def run_in_process(prepared: Prepared, *, keep: bool, on_log: LogSink | None = N
     failure = None
     try:
         host_command(prepared)
+        if (failure := not_on_path(prepared)) is not None:
+            return finish(prepared, mode="process", logs="", started=started, keep=keep, failure=failure)
         # A fresh pyflyte-execute process starts with an empty literal cache; without this, outputs equal
         # to an earlier run's would point into that run's folder.
         TypeEngine._LITERAL_CACHE.clear()
@@ -107,4 +109,18 @@ def run_in_process(prepared: Prepared, *, keep: bool, on_log: LogSink | None = N
     except BaseException:
         prepared.folder.remove(keep=False)
         raise
-    return finish(prepared, mode="process", logs=buffer.getvalue(), started=started, keep=keep, failure=failure)
+    result = finish(prepared, mode="process", logs=buffer.getvalue(), started=started, keep=keep, failure=failure)
+    result.notes[:0] = process_notes(prepared)
+    return result
+
+
+def process_notes(prepared: Prepared) -> list[str]:
+    """What an in-process run cannot give as a fresh process would."""
+    from .image import memory_limit
+
+    notes = []
+    if reason := startup_difference({**os.environ, **prepared.env}, os.environ, "this interpreter"):
+        notes.append(f"in-process: {reason}; use mode='subprocess'")
+    if limit := memory_limit(prepared):
+        notes.append(f"in-process: the {limit} memory limit is not applied; use mode='subprocess' or 'image'")
+    return notes

@@ -144,7 +144,7 @@ def run_in_subprocess(
     if warm and (reason := cold_only(env)):
         warm = False
         notes.append(f"cold run: {reason}")
-    if (missing := _not_on_path(prepared)) is not None:
+    if (missing := not_on_path(prepared)) is not None:
         return finish(prepared, mode="subprocess", logs="", started=started, keep=keep, failure=missing)
     try:
         if warm:
@@ -182,16 +182,18 @@ def startup_env(env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def startup_difference(env: Mapping[str, str], worker_env: Mapping[str, str]) -> str | None:
-    """Why a worker started with ``worker_env`` would not start up as a fresh process with ``env`` does."""
+def startup_difference(
+    env: Mapping[str, str], worker_env: Mapping[str, str], started: str = "the warm worker"
+) -> str | None:
+    """Why a process (``started``) begun with ``worker_env`` would not behave as a fresh process with ``env`` does."""
     wanted, found = startup_env(env), startup_env(worker_env)
     for name in sorted(set(wanted) | set(found)):
         if wanted.get(name) != found.get(name):
-            return f"{name} differs from the warm worker's, and a process reads it as it starts"
+            return f"the run's {name} is not the one {started} started with, and a process reads it as it starts"
     return None
 
 
-def _not_on_path(prepared: Prepared) -> RunError | None:
+def not_on_path(prepared: Prepared) -> RunError | None:
     """A template whose PATH has no pyflyte-execute fails in its container (exit 127); so it does here."""
     path = prepared.env.get("PATH")
     name = Path(prepared.args[0]).name
