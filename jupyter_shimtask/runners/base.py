@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -243,6 +244,8 @@ def finish(
 ) -> RunResult:
     """Decide the result from the files pyflyte-execute left, the same way for every mode."""
     error = failure or _error_document(prepared.folder.outputs)
+    if failure is None and error is not None:
+        error = _returned_shape(prepared.folder.probe) or error  # the cause, not flytekit's KeyError: 0
     outputs: dict[str, Any] = {}
     notes: list[str] = []
     if error is None:
@@ -311,6 +314,32 @@ def _read_outputs(prepared: Prepared) -> tuple[RunError | None, dict[str, Any]]:
         return None, decode_outputs(literal_map, prepared.template, prepared.task)
     except Exception as exc:
         return RunError("USER", "OutputDecode", f"outputs do not match the declared interface: {exc}", str(exc)), {}
+
+
+def _returned_shape(probe: Path) -> RunError | None:
+    """What the executor returned for several outputs, when flytekit cannot take it (it would say ``KeyError: 0``)."""
+    import json
+
+    record: dict = {}
+    with contextlib.suppress(ValueError, OSError):
+        record = json.loads(probe.read_text())
+    order = record.get("order") or []
+    if len(order) < 2 or record.get("returned") == "by_name":
+        return None
+    names = ", ".join(order)
+    fix = f"return outputs_by_name(tt, {', '.join(f'{name}=...' for name in order)}) from jupyter_shimtask"
+    length = record.get("length")
+    if record.get("type") == "dict":
+        returned = "a dict"
+    elif record.get("returned") == "positional" and length != len(order):
+        returned = f"{length} values"
+    elif record.get("returned") not in ("positional", "by_name_mismatch"):
+        returned = f"one {record.get('type')}"
+    else:
+        return None
+    return RunError(
+        "USER", "WrongOutputs", f"the executor returned {returned} for {len(order)} outputs ({names}); {fix}"
+    )
 
 
 def _positional_outputs(probe: Path) -> RunError | None:

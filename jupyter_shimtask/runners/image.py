@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import os
 import re
+import sys
 import tempfile
 import time
 import uuid
@@ -67,6 +68,7 @@ def run_in_image(
     try:
         with ctrl_c_interrupts():
             chosen = find_engine(engine)
+            chosen.remove_orphans_once()
             image = image or prepared.template.container.image
             if not image:
                 raise ShimTaskError("the template names no container image; pass image= (or --image)")
@@ -262,7 +264,24 @@ def read_only_roots(prepared: Prepared, facts: ImageFacts) -> list[Path]:
     """
     if facts.carries(prepared.executor):
         return []
-    return [Path(root) for root in import_roots(prepared) if not installed(Path(root))]
+    return [Path(root) for root in image_import_roots(prepared) if not installed(Path(root))]
+
+
+def image_import_roots(prepared: Prepared) -> list[str]:
+    """``import_roots`` less the notebook's folder, unless the executor's module is found there: a
+    container sees the workspace and the executor's own folder, not whatever the notebook's folder holds."""
+    roots = import_roots(prepared)
+    here = os.getcwd()
+    module_name = prepared.executor.rpartition(".")[0]
+    top = module_name.partition(".")[0]
+    imported = getattr(sys.modules.get(module_name), "__file__", None)
+    in_here = (Path(here) / top).is_dir() or (Path(here) / f"{top}.py").is_file()
+    if imported is None and in_here:
+        return roots
+    module_root = str(Path(imported).resolve().parents[module_name.count(".")]) if imported else None
+    if imported and imported.endswith("__init__.py"):
+        module_root = str(Path(imported).resolve().parents[module_name.count(".") + 1])
+    return [root for root in roots if root != here or root == module_root]
 
 
 def container_env(prepared: Prepared, facts: ImageFacts, read_only: list[Path]) -> dict[str, str]:

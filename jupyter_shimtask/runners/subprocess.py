@@ -136,6 +136,11 @@ def run_in_subprocess(
         host_command(prepared)
         command = [executable(prepared.args[0]), *prepared.args[1:]]
         python_path = [str(PROBE_DIR), *import_roots(prepared)]
+        if carried := [entry for entry in python_path if os.pathsep in entry]:
+            raise ShimTaskError(
+                f"{carried[0]} holds {os.pathsep!r}, which PYTHONPATH cannot carry: use a workspace "
+                f"(ShimTask.workspace) and a notebook folder whose paths have no {os.pathsep!r}"
+            )
         env = child_env(prepared, python_path=python_path, tmp=str(prepared.folder.tmp))
     except BaseException:
         prepared.folder.remove(keep=False)
