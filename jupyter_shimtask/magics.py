@@ -113,7 +113,7 @@ class ShimTaskMagics(Magics):
         from .runners import run
 
         target = self._target(args)
-        inputs = self.shell.ev(args.inputs_from) if args.inputs_from else {}
+        inputs = self._inputs_from(args)
         inputs.update(parse_assignments(args.inputs, _string_inputs(target)))
         return run(
             target,
@@ -181,7 +181,7 @@ class ShimTaskMagics(Magics):
         if not args.to:
             raise ShimTaskError("export needs a folder: %shimtask export TASK --to DIR [name=value ...]")
         target = self._target(args)
-        inputs = self.shell.ev(args.inputs_from) if args.inputs_from else {}
+        inputs = self._inputs_from(args)
         inputs.update(parse_assignments(args.inputs, _string_inputs(target)))
         return export(
             target,
@@ -221,6 +221,16 @@ class ShimTaskMagics(Magics):
         if not args.tag:
             raise ShimTaskError("build needs --tag: the name of the image to build")
         return build_image(self._target(args), args.tag, base=args.image, engine=args.engine, on_log=_write_through)
+
+    def _inputs_from(self, args: Any) -> dict[str, Any]:
+        if not args.inputs_from:
+            return {}
+        inputs = self.shell.ev(args.inputs_from)
+        if not isinstance(inputs, dict):
+            raise ShimTaskError(
+                f"--inputs-from {args.inputs_from} gives a {type(inputs).__name__}; it must give a dict of name: value"
+            )
+        return dict(inputs)
 
     def _why(self) -> None:
         error = self.last_error
