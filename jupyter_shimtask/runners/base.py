@@ -244,7 +244,7 @@ def finish(
 ) -> RunResult:
     """Decide the result from the files pyflyte-execute left, the same way for every mode."""
     error = failure or _error_document(prepared.folder.outputs)
-    if failure is None and error is not None:
+    if failure is None:
         error = _returned_shape(prepared.folder.probe) or error  # the cause, not flytekit's KeyError: 0
     outputs: dict[str, Any] = {}
     notes: list[str] = []

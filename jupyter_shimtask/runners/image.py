@@ -120,6 +120,8 @@ def _run_cold(
             failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the container was removed")
         elif status:
             code, out_of_memory = engine.container_state(container)
+            if not code:  # the engine could not start the command at all (Podman then keeps exit code 0)
+                code = 127 if "not found" in logs else status
             failure = exit_failure(prepared, code, out_of_memory, command[0], logs)
         return logs, failure
     finally:
