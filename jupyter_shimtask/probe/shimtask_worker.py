@@ -6,7 +6,9 @@ jupyter_shimtask installed. Protocol, one connection per run over a Unix socket,
     client -> {"args": [...], "env": {...}, "cwd": "...", "python_path": [...], "log": "..."}
     worker -> {"pid": N}  then  {"status": exit_code}      or  {"restart": "<reason>"}
 
-Closing the connection before the status kills the run's process group. ``cwd`` is optional (the
+Connections are served side by side: several runs may go on at once, each in its own child.
+Closing the connection before the status kills the run's process group. In a container (the
+worker is its first process) whatever runs left behind is killed whenever no run is going on. ``cwd`` is optional (the
 worker's own by default); with ``"inherit_env": true`` ``env`` is laid over the worker's start-up
 environment instead of replacing it (a container's env plus the run's, as a fresh container has).
 The worker's owner also holds one connection open, ``{"lease": true}``: when it closes (the owner

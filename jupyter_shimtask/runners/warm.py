@@ -2,7 +2,9 @@
 
 The child runs pyflyte-execute's own entry point on the same files with the same arguments and
 environment as a cold run, so ``finish`` reads the same outputs and error documents. The worker
-holds a lease connection from its owner and exits when the owner does, however it ends.
+holds a lease connection from its owner and exits when the owner does, however it ends. Runs
+from several threads share a worker; a worker that must go (stale, hung) is retired: it stops
+when the runs under way on it have ended.
 """
 
 from __future__ import annotations
