@@ -47,7 +47,6 @@ CELL = textwrap.dedent(
                 "PYTHONHASHSEED": lambda: str(hash("shimtask")),
                 "VALUE": lambda: os.environ.get("SHIMTASK_FAULT_VALUE", "<unset>"),
                 "SECRET": lambda: str(os.path.exists(os.path.join(os.getcwd(), "fault-secret.txt"))),
-                "ALIVE": lambda: str(os.path.exists(f"/proc/{inputs['text'].split(':')[1]}")),
             }
             return probes[inputs["text"].split(":")[0]]()
 
@@ -76,7 +75,7 @@ CELL = textwrap.dedent(
 
     class DaemonExecutor(ShimTaskExecutor):
         def execute_from_model(self, tt, **inputs):
-            return str(subprocess.Popen(["sleep", "300"], start_new_session=True).pid)
+            return str(subprocess.Popen(["sleep", inputs["text"]], start_new_session=True).pid)
 
 
     class DictExecutor(ShimTaskExecutor):
