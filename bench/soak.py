@@ -189,7 +189,8 @@ class Soak:
         except KeyboardInterrupt:
             result = None
         finally:
-            if timer:
+            if timer:  # a run that ended first must not be hit by its Ctrl-C afterwards
+                timer.cancel()
                 timer.join()
         expected = {
             "ok": lambda r: r is not None and r.ok,

@@ -152,12 +152,13 @@ def run_in_subprocess(
     if (missing := not_on_path(prepared)) is not None:
         return finish(prepared, mode="subprocess", logs="", started=started, keep=keep, failure=missing)
     try:
-        if warm:
-            status, logs, failure = _run_warm(prepared, command, env, python_path, timeout, on_log)
-        else:
-            status, logs, failure = run_process_group(
-                command, env=env, cwd=str(prepared.folder.root), timeout=timeout, on_log=on_log
-            )
+        with ctrl_c_interrupts():  # also while a warm worker starts
+            if warm:
+                status, logs, failure = _run_warm(prepared, command, env, python_path, timeout, on_log)
+            else:
+                status, logs, failure = run_process_group(
+                    command, env=env, cwd=str(prepared.folder.root), timeout=timeout, on_log=on_log
+                )
     except BaseException:
         prepared.folder.remove(keep=False)
         raise
