@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except ShimTaskError as error:
         print(f"shimtask: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("shimtask: interrupted", file=sys.stderr)
+        return 130  # as a shell reports a command ended by SIGINT
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -80,6 +82,33 @@ class ImageFacts:
 
 
 _facts: dict[tuple[str, ...], ImageFacts] = {}
+_swept: set[tuple[str, str]] = set()
+
+
+def _host() -> str:
+    """This machine and pid namespace: owner pids are only comparable within one."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        namespace = "0"
+    return f"{socket.gethostname()}.{namespace}"
+
+
+HOST = _host()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet collected by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 @dataclass(frozen=True)
@@ -185,8 +214,30 @@ class Engine:
 
     @staticmethod
     def labels() -> list[str]:
-        """Every container this package makes: its mark, and the process it belongs to."""
-        return ["--label", f"{LABEL}=1", "--label", f"{LABEL}.pid={os.getpid()}"]
+        """Every container this package makes: its mark, and the process (on which host) it belongs to."""
+        return ["--label", f"{LABEL}=1", "--label", f"{LABEL}.pid={os.getpid()}", "--label", f"{LABEL}.host={HOST}"]
+
+    def remove_orphans(self) -> list[str]:
+        """Remove this host's containers whose owner process is gone (a kernel killed with SIGKILL cannot
+        remove its cold run's container); returns their names."""
+        answer = self.call(
+            "ps", "--all", "--filter", f"label={LABEL}.host={HOST}", "--format", "{{.Names}}\t{{.Labels}}", timeout=60
+        )  # fmt: skip
+        removed = []
+        for line in answer.stdout.splitlines() if answer.returncode == 0 else []:
+            name, _, labels = line.partition("\t")
+            owner = re.search(rf"{re.escape(LABEL)}\.pid[=:](\d+)", labels)
+            if owner and not _alive(int(owner[1])):
+                self.remove_container(name)
+                removed.append(name)
+        return removed
+
+    def remove_orphans_once(self) -> None:
+        """``remove_orphans``, the first time this process uses this engine."""
+        key = (self.binary, self.endpoint)
+        if key not in _swept:
+            _swept.add(key)
+            self.remove_orphans()
 
     def user_args(self) -> list[str]:
         """Run as the notebook's user, so every file a run writes can be read and removed afterwards."""

@@ -44,6 +44,41 @@ def non_json_paths(value: Any, path: str = "custom") -> list[tuple[str, str]]:
     return [(path, type(value).__name__)]
 
 
+def non_finite_paths(value: Any, path: str = "custom") -> list[str]:
+    """Key paths of NaN and infinite floats inside ``value`` (a Python value or a protobuf Struct/Value)."""
+    from google.protobuf.struct_pb2 import ListValue, Struct, Value
+
+    if isinstance(value, Value):
+        kind = value.WhichOneof("kind")
+        if kind == "number_value":
+            value = value.number_value
+        elif kind in ("struct_value", "list_value"):
+            value = getattr(value, kind)
+        else:
+            return []
+    if isinstance(value, (dict, Struct)):
+        items = value.fields.items() if isinstance(value, Struct) else value.items()
+        return [hit for key, item in items for hit in non_finite_paths(item, f"{path}.{key}")]
+    if isinstance(value, (list, tuple, ListValue)):
+        items = value.values if isinstance(value, ListValue) else value
+        return [hit for index, item in enumerate(items) for hit in non_finite_paths(item, f"{path}[{index}]")]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [path]
+    return []
+
+
+def _not_finite(paths: list[str]) -> list[Finding]:
+    return [
+        Finding(
+            "custom-not-finite",
+            path,
+            "NaN or infinity has no JSON form, so runs of this template fail; use None or a string",
+            "error",
+        )
+        for path in paths
+    ]
+
+
 def custom_changes(before: Any, after: Any, path: str = "custom") -> list[Finding]:
     """Differences between the ``custom`` the task built and the one the executor will see."""
     if isinstance(before, bool) or before is None:
@@ -111,8 +146,12 @@ def check(task_or_template: Any, template: TaskTemplate | None = None) -> list[F
                 Finding("custom-not-json", path, f"{kind} cannot be written to a protobuf Struct", "error")
                 for path, kind in bad
             ]
+        if not_finite := non_finite_paths(custom):
+            return _not_finite(not_finite)
     if template is None:
         template = serialize(task) if task is not None else as_template(task_or_template)
+    if task is None and (not_finite := non_finite_paths(template.custom)):
+        findings += _not_finite(not_finite)
     if task is not None and isinstance(custom, dict) and custom:
         from google.protobuf import json_format
 

@@ -119,7 +119,7 @@ class ShimTaskMagics(Magics):
         from .workflows import is_workflow
 
         target = self._target(args)
-        inputs = self.shell.ev(args.inputs_from) if args.inputs_from else {}
+        inputs = self._inputs_from(args)
         inputs.update(parse_inputs(target, args.inputs))
         if is_workflow(target):  # its nodes' logs are kept per node (result.logs(node)), not streamed
             return run(target, inputs, mode=args.mode, timeout=args.timeout, keep=args.keep or None,
@@ -197,7 +197,7 @@ class ShimTaskMagics(Magics):
         if not args.to:
             raise ShimTaskError("export needs a folder: %shimtask export TASK --to DIR [name=value ...]")
         target = self._target(args)
-        inputs = self.shell.ev(args.inputs_from) if args.inputs_from else {}
+        inputs = self._inputs_from(args)
         inputs.update(parse_assignments(args.inputs, _string_inputs(target)))
         return export(
             target,
@@ -251,6 +251,16 @@ class ShimTaskMagics(Magics):
             print(f"no failure of {task} so far" if task else "no failure so far")
             return
         display(max(found, key=lambda failure: failure.at))
+
+    def _inputs_from(self, args: Any) -> dict[str, Any]:
+        if not args.inputs_from:
+            return {}
+        inputs = self.shell.ev(args.inputs_from)
+        if not isinstance(inputs, dict):
+            raise ShimTaskError(
+                f"--inputs-from {args.inputs_from} gives a {type(inputs).__name__}; it must give a dict of name: value"
+            )
+        return dict(inputs)
 
     def _target(self, args: Any) -> Any:
         if not args.target:

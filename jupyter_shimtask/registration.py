@@ -60,7 +60,11 @@ def serialization_settings(
     from flytekit.configuration import SerializationSettings
 
     return SerializationSettings(
-        image_config=_image_config(image), project=project or None, domain=domain or None, version=version or None
+        image_config=_image_config(image),
+        project=project or None,
+        domain=domain or None,
+        version=version or None,
+        env={},  # a task's environment= is laid over this; None would fail ('NoneType' object is not a mapping)
     )
 
 
@@ -205,6 +209,7 @@ def _remote(config: str | Path | None, project: str, domain: str) -> tuple[Flyte
                 "(flytectl config init --host HOST)"
             )
         source = getattr(config_file, "_location", "the Flyte config") if config_file else f"${PLATFORM_URL_ENV}"
+    _readable(config_file, source)
     try:
         flyte_config = Config.auto(config_file)
     except Exception as exc:
@@ -213,6 +218,21 @@ def _remote(config: str | Path | None, project: str, domain: str) -> tuple[Flyte
         flyte_config, default_project=project, default_domain=domain, interactive_mode_enabled=False
     )  # interactive mode would pickle the task object instead of registering its template
     return remote, flyte_config.platform.endpoint, source
+
+
+def _readable(config_file: Any, source: str) -> None:
+    """A YAML config flytekit could not read, or without an endpoint, would silently mean localhost:30080."""
+    if config_file is None or config_file._legacy_config is not None or os.environ.get(PLATFORM_URL_ENV):
+        return
+    document = config_file._yaml_config
+    if not isinstance(document, dict):
+        raise PlatformError(f"Flyte config {source} is not a YAML mapping flytekit can read; fix it or pass --config")
+    admin = document.get("admin")
+    if not isinstance(admin, dict) or not admin.get("endpoint"):
+        raise PlatformError(
+            f"Flyte config {source} names no admin.endpoint; add `admin: {{endpoint: dns:///HOST:PORT}}` "
+            f"(flytectl config init --host HOST) or set {PLATFORM_URL_ENV}"
+        )
 
 
 def _stored_template(remote: FlyteRemote, identifier: Identifier) -> TaskTemplate | None:

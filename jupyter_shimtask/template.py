@@ -29,6 +29,7 @@ def default_serialization_settings() -> SerializationSettings:
         domain="development",
         version="local",
         image_config=ImageConfig.auto_default_image(),
+        env={},  # a task's environment= is laid over this; None would fail ('NoneType' object is not a mapping)
     )
 
 
@@ -142,9 +143,29 @@ def _parse_text(data: bytes, suffix: str, source: str) -> TaskTemplate:
 
 
 def template_to_dict(template: TaskTemplate) -> dict[str, Any]:
+    """The template as JSON data; a NaN or infinity in ``custom`` (which JSON cannot hold) shows as its name."""
     from google.protobuf import json_format
 
-    return json_format.MessageToDict(template)
+    try:
+        return json_format.MessageToDict(template)
+    except json_format.SerializeToJsonError:
+        shown = type(template)()
+        shown.CopyFrom(template)
+        _name_non_finite(shown.custom)
+        return json_format.MessageToDict(shown)
+
+
+def _name_non_finite(message: Any) -> None:
+    """Replace NaN and infinite numbers inside a Struct (or ListValue) by strings, in place."""
+    import math
+
+    values = message.fields.values() if hasattr(message, "fields") else message.values
+    for value in values:
+        kind = value.WhichOneof("kind")
+        if kind == "number_value" and not math.isfinite(value.number_value):
+            value.string_value = str(value.number_value)
+        elif kind in ("struct_value", "list_value"):
+            _name_non_finite(getattr(value, kind))
 
 
 def template_to_json(template: TaskTemplate) -> str:

@@ -24,6 +24,24 @@ def describe(result, order):
     return type(result).__name__
 
 
+def peak_rss_kb():
+    """This process's peak memory as a container's memory cgroup counts it, roughly: the peak resident
+    set (VmHWM, since exec, unlike getrusage's ru_maxrss) less the file pages (shared libraries,
+    mostly charged to whoever read them first)."""
+    fields = {}
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name in ("VmHWM", "RssFile"):
+                    fields[name] = int(value.split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if "VmHWM" not in fields:
+        return None
+    return fields["VmHWM"] - fields.get("RssFile", 0)
+
+
 def patch(record_path):
     """Wrap ExecutableTemplateShimTask.execute; returns a function that undoes it."""
     from flytekit.core.shim_task import ExecutableTemplateShimTask
@@ -31,11 +49,18 @@ def patch(record_path):
     original = ExecutableTemplateShimTask.execute
 
     def execute(self, **kwargs):
-        result = original(self, **kwargs)
-        order = list(self.task_template.interface.outputs.keys())
-        with open(record_path, "w") as handle:
-            json.dump({"order": order, "returned": describe(result, order)}, handle)
-        return result
+        record = {}
+        try:
+            result = original(self, **kwargs)
+            order = list(self.task_template.interface.outputs.keys())
+            record.update(order=order, returned=describe(result, order), type=type(result).__name__)
+            if isinstance(result, (tuple, list, dict)):
+                record["length"] = len(result)
+            return result
+        finally:
+            record["peak_rss_kb"] = peak_rss_kb()
+            with open(record_path, "w") as handle:
+                json.dump(record, handle)
 
     ExecutableTemplateShimTask.execute = execute
 

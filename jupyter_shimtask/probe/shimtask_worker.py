@@ -6,7 +6,9 @@ jupyter_shimtask installed. Protocol, one connection per run over a Unix socket,
     client -> {"args": [...], "env": {...}, "cwd": "...", "python_path": [...], "log": "..."}
     worker -> {"pid": N}  then  {"status": exit_code}      or  {"restart": "<reason>"}
 
-Closing the connection before the status kills the run's process group. ``cwd`` is optional (the
+Connections are served side by side: several runs may go on at once, each in its own child.
+Closing the connection before the status kills the run's process group. In a container (the
+worker is its first process) whatever runs left behind is killed whenever no run is going on. ``cwd`` is optional (the
 worker's own by default); with ``"inherit_env": true`` ``env`` is laid over the worker's start-up
 environment instead of replacing it (a container's env plus the run's, as a fresh container has).
 The worker's owner also holds one connection open, ``{"lease": true}``: when it closes (the owner
@@ -22,7 +24,6 @@ import select
 import signal
 import socket
 import sys
-import threading
 import time
 import traceback
 
@@ -65,6 +66,7 @@ def child(request: dict, base_path: list[str], base_env: dict[str, str]) -> None
     env = {**base_env, **request["env"]} if request.get("inherit_env") else request["env"]
     os.environ.clear()
     os.environ.update(env)
+    time.tzset()  # as a fresh interpreter reads TZ
     if env.get("PYTHONUNBUFFERED"):  # as -u does for a fresh process: logs arrive while the run goes on
         sys.stdout.reconfigure(line_buffering=True)
         sys.stderr.reconfigure(line_buffering=True)
@@ -97,37 +99,39 @@ def child(request: dict, base_path: list[str], base_env: dict[str, str]) -> None
         os._exit(code)
 
 
-def serve_one(
-    connection: socket.socket, stream, request: dict, times: dict[str, float], base: tuple[list[str], dict[str, str]]
-) -> bool:
-    """Run one request; False when the worker must stop (stale)."""
-    reason = stale(times)
-    if reason:
-        stream.write(json.dumps({"restart": f"{reason} changed on disk"}).encode() + b"\n")
-        stream.flush()
-        return False
+class Run:
+    """One forked pyflyte-execute child and the connection of the client that asked for it."""
+
+    def __init__(self, pid: int, connection: socket.socket, stream) -> None:
+        self.pid, self.connection, self.stream = pid, connection, stream
+        self.watcher = os.pidfd_open(pid)
+
+    def finish(self, report: bool) -> None:
+        """Reap the child and its process group; ``report`` sends the exit status (the client still waits)."""
+        try:
+            if not report:
+                kill_group(self.pid)
+            _, status = os.waitpid(self.pid, 0)
+            kill_group(self.pid)
+            if report:
+                with contextlib.suppress(OSError):
+                    self.stream.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+                    self.stream.flush()
+        finally:
+            os.close(self.watcher)
+            with contextlib.suppress(OSError):
+                self.stream.close()
+            self.connection.close()
+
+
+def start_run(connection: socket.socket, stream, request: dict, base: tuple[list[str], dict[str, str]]) -> Run:
     pid = os.fork()
     if pid == 0:
         child(request, *base)
+    run = Run(pid, connection, stream)
     stream.write(json.dumps({"pid": pid}).encode() + b"\n")
     stream.flush()
-    watcher = os.pidfd_open(pid)
-    try:
-        while True:
-            ready, _, _ = select.select([watcher, connection], [], [])
-            if watcher in ready:
-                _, status = os.waitpid(pid, 0)
-                code = os.waitstatus_to_exitcode(status)
-                kill_group(pid)
-                stream.write(json.dumps({"status": code}).encode() + b"\n")
-                stream.flush()
-                return True
-            if not connection.recv(1, socket.MSG_PEEK):  # the client went away: stop the run
-                kill_group(pid)
-                os.waitpid(pid, 0)
-                return True
-    finally:
-        os.close(watcher)
+    return run
 
 
 def read_request(connection: socket.socket):
@@ -143,7 +147,15 @@ def read_request(connection: socket.socket):
 
 
 def reap_orphans() -> None:
-    """As a container's first process the worker inherits what runs left behind; collect it."""
+    """As a container's first process the worker inherits what runs left behind: end it and collect it.
+
+    Called only when no run is going on, so every other process in the container is a leftover (a cold
+    run's container would have been removed with them).
+    """
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry), signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
@@ -158,6 +170,11 @@ def main() -> None:
     socket_path, idle_seconds = sys.argv[1], float(sys.argv[2])
     parent = os.getppid()
     base_env = dict(os.environ)
+    import tempfile
+
+    # flytekit makes folders when it is imported; they belong in the worker's folder, removed with it
+    tempfile.tempdir = os.path.join(os.path.dirname(socket_path), "tmp")
+    os.makedirs(tempfile.tempdir, exist_ok=True)
     import shimtask_probe  # noqa: F401
     from flytekit.bin.entrypoint import execute_task_cmd  # noqa: F401  (the point: import once)
 
@@ -170,49 +187,71 @@ def main() -> None:
     os.chdir(os.path.dirname(socket_path))  # a relative name: the folder's path may be longer than a socket address
     server.bind(os.path.basename(socket_path))
     os.chdir(here)
-    server.listen(8)
+    server.listen(64)
     print("ready", flush=True)
     last = time.monotonic()
     leases: list[socket.socket] = []
-    active: set[threading.Thread] = set()  # runs in flight: several at once (a workflow's independent nodes)
-    stale_seen = threading.Event()
-
-    def serve(connection: socket.socket, stream, request: dict) -> None:
-        with connection, stream:
-            if not serve_one(connection, stream, request, times, base):
-                stale_seen.set()
-
+    runs: dict[int, Run] = {}  # by pidfd and by connection descriptor
+    retiring = False  # stale: finish the runs under way, take no new ones
     try:
-        while not stale_seen.is_set():
-            ready, _, _ = select.select([server, *leases], [], [], 1.0)
+        while True:
+            handles = [server, *leases]
+            for run in {id(run): run for run in runs.values()}.values():
+                handles += [run.watcher, run.connection]
+            ready, _, _ = select.select(handles, [], [], 1.0)
             if any(lease in ready for lease in leases):  # the owner closed its lease: it has exited
                 return
-            active = {thread for thread in active if thread.is_alive()}
-            if active:
+            for handle in ready:
+                if handle is server or handle in leases:
+                    continue
+                fd = handle if isinstance(handle, int) else handle.fileno()
+                run = runs.get(fd)
+                if run is None:
+                    continue
+                if handle is run.watcher:
+                    report = True
+                elif not run.connection.recv(1, socket.MSG_PEEK):
+                    report = False  # the client went away: stop the run
+                else:
+                    run.connection.recv(4096)  # clients send nothing after the request; ignore it
+                    continue
+                del runs[run.watcher], runs[run.connection.fileno()]
+                run.finish(report)
                 last = time.monotonic()
-            if not ready:
-                if os.getpid() == 1 and not active:
-                    reap_orphans()
+            if not runs and os.getpid() == 1:
+                reap_orphans()
+            if retiring and not runs:
+                return
+            if server in ready:
+                connection, _ = server.accept()
+                stream, request = read_request(connection)
+                if request is not None and request.get("lease"):
+                    leases.append(connection)
+                    continue
+                reason = stale(times) if request is not None else None
+                if request is None or reason:
+                    with connection, stream, contextlib.suppress(OSError):
+                        if reason:
+                            stream.write(json.dumps({"restart": f"{reason} changed on disk"}).encode() + b"\n")
+                            stream.flush()
+                    retiring = retiring or bool(reason)
+                    continue
+                run = start_run(connection, stream, request, base)
+                runs[run.watcher] = runs[connection.fileno()] = run
+                continue
+            if not ready and not runs:
                 orphaned = parent not in (0, 1) and os.getppid() != parent
                 if orphaned or time.monotonic() - last > idle_seconds:
                     return
-                continue
-            connection, _ = server.accept()
-            stream, request = read_request(connection)
-            if request is not None and request.get("lease"):
-                leases.append(connection)
-                continue
-            if request is None:
-                connection.close()
-                continue
-            thread = threading.Thread(target=serve, args=(connection, stream, request), daemon=True)
-            thread.start()
-            active.add(thread)
-            last = time.monotonic()
     finally:
+        for run in {id(run): run for run in runs.values()}.values():
+            kill_group(run.pid)
         server.close()
         if os.path.exists(socket_path):
             os.unlink(socket_path)
+        import shutil
+
+        shutil.rmtree(tempfile.tempdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -219,6 +219,39 @@ def prepare_literals(
     return Prepared(template=template, task=task, folder=folder, args=args, executor=executor)
 
 
+HOST_PROGRAMS = ("pyflyte-execute",)  # what runs outside a container: flytekit's own entry point, nothing else
+
+
+def host_command(prepared: Prepared) -> None:
+    """Refuse a template whose container command is not pyflyte-execute: outside a container it would run
+    on this machine, with this user's rights (process and subprocess modes, cold and warm alike)."""
+    program = prepared.args[0] if prepared.args else ""
+    command = list(prepared.template.container.command)
+    if command or Path(program).name not in HOST_PROGRAMS:
+        shown = " ".join([*command, program]).strip() or "nothing"
+        raise ShimTaskError(
+            f"the template runs {shown!r}, not pyflyte-execute; outside a container only pyflyte-execute runs. "
+            "Use mode='image' (--mode image) to run the template's own command in its image"
+        )
+
+
+def exit_reason(status: int) -> str:
+    """An exit status as a person reads it: ``exit status 1``, ``signal 11 (SIGSEGV)``."""
+    import signal
+
+    def name(number: int) -> str:
+        try:
+            return f" ({signal.Signals(number).name})"
+        except ValueError:
+            return ""
+
+    if status < 0:
+        return f"signal {-status}{name(-status)}"
+    if status > 128:  # a shell or a container reports death by signal N as 128 + N
+        return f"exit status {status}{name(status - 128)}"
+    return f"exit status {status}"
+
+
 def substitute(args: list[str], placeholders: dict[str, str]) -> list[str]:
     resolved = []
     for arg in args:
@@ -256,6 +289,8 @@ def finish(
 ) -> RunResult:
     """Decide the result from the files pyflyte-execute left, the same way for every mode."""
     error = failure or _error_document(prepared.folder.outputs)
+    if failure is None:
+        error = _returned_shape(prepared.folder.probe) or error  # the cause, not flytekit's KeyError: 0
     outputs: dict[str, Any] = {}
     notes: list[str] = []
     if error is None:
@@ -413,6 +448,32 @@ def _read_outputs(prepared: Prepared) -> tuple[RunError | None, dict[str, Any]]:
     except Exception as exc:
         message = f"outputs do not match the declared interface: {describe(exc)}"
         return RunError("USER", "OutputDecode", message, str(exc)), {}
+
+
+def _returned_shape(probe: Path) -> RunError | None:
+    """What the executor returned for several outputs, when flytekit cannot take it (it would say ``KeyError: 0``)."""
+    import json
+
+    record: dict = {}
+    with contextlib.suppress(ValueError, OSError):
+        record = json.loads(probe.read_text())
+    order = record.get("order") or []
+    if len(order) < 2 or record.get("returned") == "by_name":
+        return None
+    names = ", ".join(order)
+    fix = f"return outputs_by_name(tt, {', '.join(f'{name}=...' for name in order)}) from jupyter_shimtask"
+    length = record.get("length")
+    if record.get("type") == "dict":
+        returned = "a dict"
+    elif record.get("returned") == "positional" and length != len(order):
+        returned = f"{length} values"
+    elif record.get("returned") not in ("positional", "by_name_mismatch"):
+        returned = f"one {record.get('type')}"
+    else:
+        return None
+    return RunError(
+        "USER", "WrongOutputs", f"the executor returned {returned} for {len(order)} outputs ({names}); {fix}"
+    )
 
 
 def _positional_outputs(probe: Path) -> RunError | None:

@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -30,8 +31,8 @@ from pathlib import Path
 from ..config import settings
 from ..engines import Engine, EngineError, ImageFacts, find_engine, installed
 from ..errors import ShimTaskError, TemplateError
-from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, import_roots, substitute
-from .subprocess import cold_only, ctrl_c_interrupts, run_process_group
+from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, exit_reason, finish, import_roots, substitute
+from .subprocess import cold_only, ctrl_c_interrupts, run_process_group, startup_difference
 from .warm import Worker, WorkerFailure, pool, run_warm, worker_code
 
 PROBE_MOUNT = "/opt/jupyter-shimtask/probe"
@@ -75,6 +76,7 @@ def run_in_image(
     try:
         with ctrl_c_interrupts():
             chosen = find_engine(engine)
+            chosen.remove_orphans_once()
             image = image or prepared.template.container.image
             if not image:
                 raise ShimTaskError("the template names no container image; pass image= (or --image)")
@@ -126,6 +128,8 @@ def _run_cold(
             failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the container was removed")
         elif status:
             code, out_of_memory = engine.container_state(container)
+            if not code:  # the engine could not start the command at all (Podman then keeps exit code 0)
+                code = 127 if "not found" in logs else status
             failure = exit_failure(prepared, code, out_of_memory, command[0], logs)
         return logs, failure
     finally:
@@ -185,7 +189,7 @@ def warm_refusal(prepared: Prepared, facts: ImageFacts, command: list[str]) -> s
         return f"image {facts.image} has an ENTRYPOINT ({' '.join(facts.entrypoint)}) that a warm worker would skip"
     if prepared.folder.root.parent != warm_folder():
         return "the run folder is outside the folder warm containers see"
-    return cold_only(prepared.env, facts.env)
+    return cold_only(prepared.env, facts.env) or startup_difference({**facts.env, **prepared.env}, facts.env)
 
 
 def warm_folder() -> Path:
@@ -272,7 +276,24 @@ def read_only_roots(prepared: Prepared, facts: ImageFacts) -> list[Path]:
     """
     if facts.carries(prepared.executor):
         return []
-    return [Path(root) for root in import_roots(prepared) if not installed(Path(root))]
+    return [Path(root) for root in image_import_roots(prepared) if not installed(Path(root))]
+
+
+def image_import_roots(prepared: Prepared) -> list[str]:
+    """``import_roots`` less the notebook's folder, unless the executor's module is found there: a
+    container sees the workspace and the executor's own folder, not whatever the notebook's folder holds."""
+    roots = import_roots(prepared)
+    here = os.getcwd()
+    module_name = prepared.executor.rpartition(".")[0]
+    top = module_name.partition(".")[0]
+    imported = getattr(sys.modules.get(module_name), "__file__", None)
+    in_here = (Path(here) / top).is_dir() or (Path(here) / f"{top}.py").is_file()
+    if imported is None and in_here:
+        return roots
+    module_root = str(Path(imported).resolve().parents[module_name.count(".")]) if imported else None
+    if imported and imported.endswith("__init__.py"):
+        module_root = str(Path(imported).resolve().parents[module_name.count(".") + 1])
+    return [root for root in roots if root != here or root == module_root]
 
 
 def container_env(prepared: Prepared, facts: ImageFacts, read_only: list[Path]) -> dict[str, str]:
@@ -357,5 +378,5 @@ def exit_failure(prepared: Prepared, code: int | None, out_of_memory: bool, prog
         return None
     if code in (126, 127):
         return RunError("SYSTEM", "ContainerFailed", f"{program} could not be started in the image (exit {code})", tail)
-    reason = f"exit status {code}" if code is not None else "an engine error"
+    reason = exit_reason(code) if code is not None else "an engine error"
     return RunError("SYSTEM", "ContainerFailed", f"the container ended with {reason}", tail)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 
-from .base import PROBE_DIR, LogSink, Prepared, RunResult, finish, import_roots
+from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, host_command, import_roots
+from .subprocess import ctrl_c_interrupts, not_on_path, startup_difference
 
 
 class _Tee(io.TextIOBase):
@@ -54,6 +56,7 @@ def _isolated(prepared: Prepared, buffer: io.StringIO, on_log: LogSink | None) -
             contextlib.redirect_stdout(tee),
             contextlib.redirect_stderr(tee),
             shimtask_probe.recording(str(prepared.folder.probe)),
+            _container_env(prepared.env),
         ):
             yield
     finally:
@@ -63,15 +66,61 @@ def _isolated(prepared: Prepared, buffer: io.StringIO, on_log: LogSink | None) -
             sys.path.remove(root)
 
 
+@contextlib.contextmanager
+def _container_env(env: dict[str, str]) -> Iterator[None]:
+    """The template's container env in os.environ for the run, as every other mode gives it; undone after."""
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_in_process(prepared: Prepared, *, keep: bool, on_log: LogSink | None = None) -> RunResult:
+    from click.exceptions import Abort, ClickException
     from flytekit.bin.entrypoint import execute_task_cmd
     from flytekit.core.type_engine import TypeEngine
 
     started = time.perf_counter()
     buffer = io.StringIO()
-    # A fresh pyflyte-execute process starts with an empty literal cache; without this, outputs equal
-    # to an earlier run's would point into that run's folder.
-    TypeEngine._LITERAL_CACHE.clear()
-    with _isolated(prepared, buffer, on_log), contextlib.suppress(SystemExit):
-        execute_task_cmd.main(args=prepared.args[1:], prog_name=prepared.args[0], standalone_mode=False)
-    return finish(prepared, mode="process", logs=buffer.getvalue(), started=started, keep=keep)
+    failure = None
+    try:
+        host_command(prepared)
+        if (failure := not_on_path(prepared)) is not None:
+            return finish(prepared, mode="process", logs="", started=started, keep=keep, failure=failure)
+        # A fresh pyflyte-execute process starts with an empty literal cache; without this, outputs equal
+        # to an earlier run's would point into that run's folder.
+        TypeEngine._LITERAL_CACHE.clear()
+        # Ctrl-C raises KeyboardInterrupt (flytekit's own SIGINT handler would exit, which reads as NoOutputs);
+        # click turns it into Abort, which is turned back.
+        with _isolated(prepared, buffer, on_log), ctrl_c_interrupts(), contextlib.suppress(SystemExit):
+            try:
+                execute_task_cmd.main(args=prepared.args[1:], prog_name=prepared.args[0], standalone_mode=False)
+            except Abort:
+                raise KeyboardInterrupt from None
+            except ClickException as error:  # as pyflyte-execute exits 2 in the other modes
+                reason = f"pyflyte-execute refused its arguments ({error.format_message()})"
+                failure = RunError("SYSTEM", "ProcessFailed", reason)
+    except BaseException:
+        prepared.folder.remove(keep=False)
+        raise
+    result = finish(prepared, mode="process", logs=buffer.getvalue(), started=started, keep=keep, failure=failure)
+    result.notes[:0] = process_notes(prepared)
+    return result
+
+
+def process_notes(prepared: Prepared) -> list[str]:
+    """What an in-process run cannot give as a fresh process would."""
+    from .image import memory_limit
+
+    notes = []
+    if reason := startup_difference({**os.environ, **prepared.env}, os.environ, "this interpreter"):
+        notes.append(f"in-process: {reason}; use mode='subprocess'")
+    if limit := memory_limit(prepared):
+        notes.append(f"in-process: the {limit} memory limit is not applied; use mode='subprocess' or 'image'")
+    return notes

@@ -2,7 +2,9 @@
 
 The child runs pyflyte-execute's own entry point on the same files with the same arguments and
 environment as a cold run, so ``finish`` reads the same outputs and error documents. The worker
-holds a lease connection from its owner and exits when the owner does, however it ends.
+holds a lease connection from its owner and exits when the owner does, however it ends. Runs
+from several threads share a worker; a worker that must go (stale, hung) is retired: it stops
+when the runs under way on it have ended.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import atexit
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -38,8 +41,11 @@ class Worker:
     launch: Callable[[Path], list[str]]
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="shimtask-worker-")))
     cleanup: Callable[[], None] | None = None
+    env: dict[str, str] | None = None  # the worker's start-up environment (default: this process's)
     process: subprocess.Popen | None = None
     lease: socket.socket | None = None
+    active: int = 0  # runs under way; a retired worker stops when the last one ends
+    retired: bool = False
 
     @property
     def socket_path(self) -> Path:
@@ -53,6 +59,7 @@ class Worker:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            env=self.env,
         )
         answered = threading.Event()  # "ready", or the output ended
         lines: list[str] = []
@@ -107,9 +114,13 @@ class Worker:
         if self.lease is not None:
             self.lease.close()
             self.lease = None
-        for path in (self.socket_path, self.folder):
-            with contextlib.suppress(OSError):
-                path.unlink() if path.is_socket() else path.rmdir()
+        shutil.rmtree(self.folder, ignore_errors=True)  # the socket, and what flytekit made at import
+
+    def retire(self) -> None:
+        """Stop now if idle, else when the runs under way end (they belong to other callers)."""
+        self.retired = True
+        if self.active == 0:
+            self.stop()
 
     def run(
         self,
@@ -125,10 +136,11 @@ class Worker:
             connection = self._connect()
         except OSError as exc:
             raise WorkerFailure(f"the warm worker did not answer ({exc})") from exc
+        stream = connection.makefile("rb")
+        self.active += 1
         try:
             try:
                 connection.sendall(json.dumps(request).encode() + b"\n")
-                stream = connection.makefile("rb")
                 first = json.loads(stream.readline() or b"null")
             except (OSError, ValueError) as exc:
                 raise WorkerFailure(f"the warm worker did not answer ({exc})") from exc
@@ -151,7 +163,15 @@ class Worker:
                     os.killpg(first["pid"], 9)
             return status, failure
         finally:
+            # shut down, not only closed: a kept traceback (IPython keeps the KeyboardInterrupt's) must
+            # not hold the socket open, or the worker would not see the client go and the run would go on
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            stream.close()
             connection.close()
+            self.active -= 1
+            if self.retired and self.active == 0:
+                self.stop()
 
     def _await_status(self, connection: socket.socket, stream, timeout: float | None, stopped: threading.Event):
         from .subprocess import ctrl_c_interrupts
@@ -199,28 +219,37 @@ class Pool:
 
     def __init__(self) -> None:
         self.workers: dict[tuple, Worker] = {}
-        self.lock = threading.RLock()  # runs on several threads (workflow nodes) start one worker per key
+        self.lock = threading.Lock()  # simultaneous first runs start one worker, not one each
         atexit.register(self.stop_all)
 
     def get(self, key: tuple, make_worker: Callable[[], Worker]) -> Worker:
         with self.lock:
             worker = self.workers.get(key)
             if worker is None or not worker.alive():
-                self.discard(key)
+                if worker is not None:
+                    del self.workers[key]
+                    worker.retire()
                 worker = make_worker()
                 worker.start()
                 self.workers[key] = worker
             return worker
 
-    def discard(self, key: tuple) -> None:
+    def discard(self, key: tuple, worker: Worker | None = None) -> None:
+        """Take the worker for ``key`` (only if it is ``worker``, when given) out of the pool and retire it."""
         with self.lock:
-            worker = self.workers.pop(key, None)
+            found = self.workers.get(key)
+            if found is not None and (worker is None or found is worker):
+                del self.workers[key]
         if worker is not None:
-            worker.stop()
+            worker.retire()
+        elif found is not None:
+            found.retire()
 
     def stop_all(self) -> None:
-        for key in list(self.workers):
-            self.discard(key)
+        with self.lock:
+            workers, self.workers = list(self.workers.values()), {}
+        for worker in workers:
+            worker.stop()
 
 
 pool = Pool()
@@ -231,13 +260,13 @@ def worker_code(probe_dir: str) -> str:
     return f"import sys; sys.path.insert(0, {probe_dir!r}); import shimtask_worker; shimtask_worker.main()"
 
 
-def local_worker(python: str, idle_seconds: float) -> Callable[[], Worker]:
-    """A worker beside this kernel; it exits when the kernel does, or after ``idle_seconds``."""
+def local_worker(python: str, idle_seconds: float, env: dict[str, str] | None = None) -> Callable[[], Worker]:
+    """A worker beside this kernel, started with ``env``; it exits when the kernel does, or after ``idle_seconds``."""
 
     def launch(socket_path: Path) -> list[str]:
         return [python, "-c", worker_code(str(PROBE_DIR)), str(socket_path), str(idle_seconds)]
 
-    return lambda: Worker(launch)
+    return lambda: Worker(launch, env=env)
 
 
 def run_warm(
@@ -257,7 +286,7 @@ def run_warm(
         try:
             return worker.run(request, timeout=timeout, on_log=on_log)
         except WorkerFailure as failure:
-            pool.discard(key)
+            pool.discard(key, worker)
             if attempt:
                 return None, RunError("SYSTEM", "WorkerFailed", str(failure))
     raise AssertionError("unreachable")

@@ -1,0 +1,185 @@
+"""Ctrl-C, killed kernels and simultaneous runs: nothing keeps running, nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sample_tasks
+from engine_fixtures import ready_engine
+from support import processes_mentioning
+
+from jupyter_shimtask import run
+from jupyter_shimtask.runners import warm
+
+TESTS = str(Path(__file__).resolve().parent.parent)
+
+
+@pytest.fixture(autouse=True)
+def fresh_pool() -> Iterator[None]:
+    warm.pool.stop_all()
+    yield
+    warm.pool.stop_all()
+
+
+def warm_options(mode: str) -> dict:
+    if mode == "subprocess":
+        return {"mode": "subprocess", "warm": True}
+    ready_engine(mode)
+    return {"mode": "image", "engine": mode, "warm": True}
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.parametrize("mode", ["subprocess", "docker", "podman"])
+def test_simultaneous_first_warm_runs_start_one_worker(mode: str) -> None:
+    options = warm_options(mode)
+    results: list = []
+    threads = [
+        threading.Thread(target=lambda n=n: results.append(run(sample_tasks.greet, {"name": f"t{n}"}, **options)))
+        for n in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert len(results) == 4 and all(result.ok for result in results), results
+    assert len(warm.pool.workers) == 1
+    if mode != "subprocess":
+        assert len(ready_engine(mode).containers()) == 1
+
+
+def test_a_second_run_does_not_wait_for_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warm, "HANDSHAKE_SECONDS", 2.0)
+    assert run(sample_tasks.greet, {"name": "start"}, mode="subprocess", warm=True).ok
+    long: list = []
+    first = threading.Thread(
+        target=lambda: long.append(run(sample_tasks.sleeping, {"seconds": 6.0}, mode="subprocess"))
+    )
+    first.start()
+    time.sleep(1)
+    started = time.perf_counter()
+    short = run(sample_tasks.greet, {"name": "beside"}, mode="subprocess", warm=True)
+    assert short.ok and time.perf_counter() - started < 4, short
+    first.join(timeout=60)
+    assert long and long[0].ok, long
+
+
+def test_ctrl_c_stops_a_warm_run_in_a_kernel(tmp_path: Path) -> None:
+    from jupyter_client import KernelManager
+
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(tmp_path), env={**os.environ, "SHIMTASK_WORKSPACE": str(tmp_path / "ws")})
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        setup = f"import sys; sys.path.insert(0, {TESTS!r}); import sample_tasks; from jupyter_shimtask import run"
+        assert client.execute_interactive(setup, timeout=60)["content"]["status"] == "ok"
+        warmup = "run(sample_tasks.greet, {'name': 'k'}, mode='subprocess', warm=True).ok"
+        assert client.execute_interactive(warmup, timeout=120)["content"]["status"] == "ok"
+        worker = "from jupyter_shimtask.runners.warm import pool; print(next(iter(pool.workers.values())).process.pid)"
+        printed: list[str] = []
+        client.execute_interactive(
+            worker, timeout=30, output_hook=lambda m: printed.append(m["content"].get("text", ""))
+        )
+        worker_pid = int("".join(printed).split()[0])
+        msg_id = client.execute("run(sample_tasks.sleeping, {'seconds': 120.0}, mode='subprocess', warm=True)")
+        deadline = time.monotonic() + 30
+        while not children(worker_pid):
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.1)
+        manager.interrupt_kernel()
+        reply = client.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        deadline = time.monotonic() + 10
+        while children(worker_pid):
+            assert time.monotonic() < deadline, "the warm run went on after Ctrl-C"
+            time.sleep(0.1)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, tempfile, threading
+    sys.path.insert(0, {tests!r})
+    import sample_tasks
+    from jupyter_shimtask import run
+    threading.Timer({after}, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    print(os.getpid(), flush=True)
+    try:
+        result = run(sample_tasks.sleeping, {{"seconds": 60.0}}, **{options!r})
+        print("finished:", result, flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    print("left:", [name for name in os.listdir(tempfile.gettempdir()) if name.startswith("shimtask-run-")])
+    """
+)
+
+
+def script(tmp_path: Path, options: dict, after: float = 3.0) -> subprocess.Popen:
+    code = SCRIPT.format(tests=TESTS, options=options, after=after)
+    env = {**os.environ, "SHIMTASK_WORKSPACE": str(tmp_path / "ws"), "TMPDIR": str(tmp_path)}
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize(
+    "options", [{"mode": "process"}, {"mode": "subprocess", "warm": False}], ids=["process", "cold"]
+)
+def test_ctrl_c_in_a_script_interrupts_and_cleans_up(options: dict, tmp_path: Path) -> None:
+    process = script(tmp_path, options)
+    out, _ = process.communicate(timeout=60)
+    assert "interrupted" in out and "left: []" in out, out
+
+
+@pytest.mark.parametrize("mode", ["subprocess", "docker", "podman"])
+def test_cold_runs_do_not_outlive_a_kernel_killed_with_sigkill(mode: str, tmp_path: Path) -> None:
+    options = {"mode": "subprocess", "warm": False} if mode == "subprocess" else {"mode": "image", "warm": False}
+    if mode != "subprocess":
+        engine = ready_engine(mode)
+        options["engine"] = mode
+    process = script(tmp_path, options, after=3600)
+    pid = int(process.stdout.readline())
+    deadline = time.monotonic() + 60
+    if mode == "subprocess":
+        while not processes_mentioning(str(tmp_path / "shimtask-run-")):
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.1)
+    else:
+        while not engine.containers(pid):
+            assert time.monotonic() < deadline, "the container did not start"
+            time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    process.wait()
+    if mode == "subprocess":
+        deadline = time.monotonic() + 10
+        while processes_mentioning(str(tmp_path / "shimtask-run-")):
+            assert time.monotonic() < deadline, "the cold run outlived its kernel"
+            time.sleep(0.1)
+    else:
+        assert engine.containers(pid), "the container went with the kernel (nothing for the sweep to do)"
+        engine.remove_orphans()
+        assert engine.containers(pid) == []
+
+
+def test_warm_workers_leave_no_temporary_folders(private_tmp: Path) -> None:
+    assert run(sample_tasks.greet, {"name": "tmp"}, mode="subprocess", warm=True).ok
+    assert run(sample_tasks.greet, {"name": "tmp"}, mode="subprocess", warm=True).ok
+    warm.pool.stop_all()
+    assert list(private_tmp.iterdir()) == []
