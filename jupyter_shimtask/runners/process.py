@@ -98,7 +98,7 @@ def run_in_process(prepared: Prepared, *, keep: bool, on_log: LogSink | None = N
         TypeEngine._LITERAL_CACHE.clear()
         # Ctrl-C raises KeyboardInterrupt (flytekit's own SIGINT handler would exit, which reads as NoOutputs);
         # click turns it into Abort, which is turned back.
-        with _isolated(prepared, buffer, on_log), ctrl_c_interrupts(), contextlib.suppress(SystemExit):
+        with ctrl_c_interrupts(), _isolated(prepared, buffer, on_log), contextlib.suppress(SystemExit):
             try:
                 execute_task_cmd.main(args=prepared.args[1:], prog_name=prepared.args[0], standalone_mode=False)
             except Abort:
