@@ -157,6 +157,8 @@ def main() -> None:
     socket_path, idle_seconds = sys.argv[1], float(sys.argv[2])
     parent = os.getppid()
     base_env = dict(os.environ)
+    # flytekit picks its log format at import by whether this is set; every run sets it (as every pod has it)
+    os.environ.setdefault("FLYTE_INTERNAL_EXECUTION_ID", "warm-worker")
     import shimtask_probe  # noqa: F401
     from flytekit.bin.entrypoint import execute_task_cmd  # noqa: F401  (the point: import once)
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..config import settings
 from ..errors import ShimTaskError
-from .base import LogSink, RunError, RunResult, prepare
+from ..platform import PodSpec, pod_spec
+from ..platform.secrets import Redactor, unrequested_read
+from .base import Attempt, LogSink, Prepared, RunError, RunResult, prepare
 
 MODES = ("process", "subprocess", "image")
 
@@ -22,6 +27,8 @@ def run(
     engine: str | None = None,
     warm: bool | None = None,
     on_log: LogSink | None = None,
+    secrets: Mapping[str, str] | None = None,
+    retries: bool = True,
 ) -> RunResult:
     """Run the executor the template names, on ``inputs``; outputs come back as Python values.
 
@@ -35,6 +42,13 @@ def run(
     variables (flytekit reads them at import), and in image mode one with resource limits (they
     and OOM detection need a container of the run's own), another command than pyflyte-execute,
     or an image ENTRYPOINT. Timeouts and Ctrl-C kill a warm run's process group (the worker stays).
+
+    Every attempt runs in the pod the platform would give it (``jupyter_shimtask.platform``): Flyte's
+    execution variables, the requested ``secrets`` (``{"group/key": value}``, over
+    ``ShimTask.secrets_path``) as the secret webhook delivers them, and the task's ``timeout``
+    (``timeout=`` may only make it stricter). Failed attempts are retried by flytepropeller's rules
+    (``ShimTask.system_retries``, ``ShimTask.ignore_retry_cause``); ``retries=False`` stops after the
+    first attempt. ``result.attempts`` lists each attempt.
     """
     config = settings()
     mode = mode or config.mode
@@ -51,6 +65,45 @@ def run(
 
         runs_dir = warm_folder()  # the warm container sees this folder, not the whole temporary folder
     prepared = prepare(task_or_template, inputs, runs_dir)
+    try:
+        spec = pod_spec(prepared.template, config, secrets=secrets, timeout=timeout)
+    except BaseException:
+        prepared.folder.remove(keep=False)
+        raise
+    sink = Redactor(spec.redact.values, on_log) if on_log else None
+    options = {"keep": keep, "image": image, "engine": engine or config.engine, "warm": warm}
+    started = time.perf_counter()
+    attempts: list[Attempt] = []
+    errors: list[RunError] = []
+    while True:
+        pod = spec.attempt(len(attempts))
+        try:
+            with pod.delivered(in_container=mode == "image") as delivered:
+                prepared = replace(prepared, pod=delivered)
+                result = _attempt(mode, prepared, sink.write if sink else None, options)
+        finally:
+            if sink:
+                sink.flush()
+        result = _as_platform_reports(result, spec)
+        if result.ok:
+            attempts.append(Attempt(pod.attempt, None, result.seconds))
+            break
+        assert result.error is not None
+        errors.append(result.error)
+        retry = spec.retry.after(errors) if retries else None
+        attempts.append(Attempt(pod.attempt, result.error, result.seconds, retry.describe() if retry else ""))
+        if retry is None or not retry.again:
+            break
+        prepared = prepare(task_or_template, inputs, runs_dir)
+    result.attempts = attempts
+    result.seconds = time.perf_counter() - started
+    result.notes += _retry_notes(spec, attempts, mode)
+    return result
+
+
+def _attempt(mode: str, prepared: Prepared, on_log: LogSink | None, options: dict[str, Any]) -> RunResult:
+    keep = options["keep"]
+    timeout = prepared.pod.timeout_seconds() if prepared.pod else None
     if mode == "process":
         from .process import run_in_process
 
@@ -58,12 +111,63 @@ def run(
     if mode == "subprocess":
         from .subprocess import run_in_subprocess
 
-        return run_in_subprocess(prepared, keep=keep, timeout=timeout, on_log=on_log, warm=warm)
+        return run_in_subprocess(prepared, keep=keep, timeout=timeout, on_log=on_log, warm=options["warm"])
     from .image import run_in_image
 
     return run_in_image(
-        prepared, keep=keep, timeout=timeout, on_log=on_log, image=image, engine=engine or config.engine, warm=warm
+        prepared,
+        keep=keep,
+        timeout=timeout,
+        on_log=on_log,
+        image=options["image"],
+        engine=options["engine"],
+        warm=options["warm"],
     )
 
 
-__all__ = ["RunError", "RunResult", "run"]
+def _as_platform_reports(result: RunResult, spec: PodSpec) -> RunResult:
+    """The attempt's failure as the platform records it, with no secret value in its text, logs or kept folder."""
+    error = result.error
+    if error is not None and error.code == "Timeout" and spec.timeout is not None:
+        if spec.timeout.source == "task":
+            error = RunError(
+                "USER",
+                "TimeoutExpired",
+                f"task execution timeout [{spec.timeout.seconds:g}s] expired: {spec.timeout.describe()} "
+                f"stopped the attempt; raise the task's timeout= if it needs longer",
+                error.message,
+                recoverable=True,
+            )
+        else:
+            error = replace(error, message=f"{error.message} ({spec.timeout.describe()})")
+    if error is not None:
+        error = unrequested_read(error, list(spec.requests), spec.unrequested) or error
+        error = replace(error, message=spec.redact(error.message), detail=spec.redact(error.detail))
+    result.error = error
+    result.logs = spec.redact(result.logs)
+    if result.workdir is not None:
+        spec.redact.scrub_folder(result.workdir)
+    return result
+
+
+def _retry_notes(spec: PodSpec, attempts: list[Attempt], mode: str) -> list[str]:
+    notes = []
+    retried = [attempt.next for attempt in attempts if attempt.next.startswith("retried")]
+    from_system = sum("system budget" in text for text in retried)
+    task_retries = spec.retry.task_retries
+    if from_system and not spec.retry.ignore_retry_cause:
+        notes.append(
+            f"{from_system} of {len(retried)} retries came from the platform's system budget "
+            f"(ShimTask.system_retries = {spec.retry.system_retries}, propeller's max-node-retries-system-failures): "
+            f"the executor's errors left pyflyte-execute as SYSTEM errors, so the task's retries={task_retries} "
+            "did not apply; raise jupyter_shimtask.user_error(...) for errors its retries should cover"
+        )
+    if spec.timeout is not None and spec.timeout.source == "task" and mode == "process":
+        notes.append(
+            f"{spec.timeout.describe()} is not enforced in process mode (a run in this interpreter cannot be "
+            "stopped); mode subprocess or image enforces it"
+        )
+    return notes
+
+
+__all__ = ["Attempt", "RunError", "RunResult", "run"]

@@ -21,6 +21,8 @@ from ..template import as_template, executor_path, serialize
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
+    from ..platform import Pod
+
 LogSink = Callable[[str], None]
 ErrorKind = Literal["USER", "SYSTEM"]
 PROBE_DIR = Path(__file__).resolve().parent.parent / "probe"
@@ -41,6 +43,20 @@ class RunError:
         return f"{label}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a run: its error (None when it succeeded), its seconds, and what the platform did next."""
+
+    number: int
+    error: RunError | None
+    seconds: float
+    next: str = ""  # which budget a retry came from, or why there was none
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.error is None else str(self.error)
+        return f"attempt {self.number}: {outcome} ({self.seconds:.2f}s)" + (f"; {self.next}" if self.next else "")
+
+
 @dataclass
 class RunResult:
     ok: bool
@@ -52,10 +68,15 @@ class RunResult:
     mode: str
     task_name: str = ""
     notes: list[str] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
 
     def __str__(self) -> str:
         head = f"{self.task_name or 'task'} [{self.mode}] {'ok' if self.ok else 'FAILED'} in {self.seconds:.2f}s"
+        if len(self.attempts) > 1:
+            head += f" after {len(self.attempts)} attempts"
         body = [f"  {name} = {value!r}" for name, value in self.outputs.items()] if self.ok else [f"  {self.error}"]
+        if len(self.attempts) > 1:
+            body += [f"  {attempt}" for attempt in self.attempts]
         body += [f"  note: {note}" for note in self.notes]
         if self.workdir:
             body.append(f"  kept: {self.workdir}")
@@ -137,6 +158,7 @@ class Prepared:
     folder: RunFolder
     args: list[str]
     executor: str
+    pod: Pod | None = None  # what the platform puts around this attempt (variables, secrets); modes apply it
 
     @property
     def env(self) -> dict[str, str]:

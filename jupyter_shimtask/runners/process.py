@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
+from ..platform.env import environment
 from .base import PROBE_DIR, LogSink, Prepared, RunResult, finish, import_roots
 
 
@@ -72,6 +73,7 @@ def run_in_process(prepared: Prepared, *, keep: bool, on_log: LogSink | None = N
     # A fresh pyflyte-execute process starts with an empty literal cache; without this, outputs equal
     # to an earlier run's would point into that run's folder.
     TypeEngine._LITERAL_CACHE.clear()
-    with _isolated(prepared, buffer, on_log), contextlib.suppress(SystemExit):
+    pod_env = prepared.pod.env() if prepared.pod else {}
+    with _isolated(prepared, buffer, on_log), environment(pod_env), contextlib.suppress(SystemExit):
         execute_task_cmd.main(args=prepared.args[1:], prog_name=prepared.args[0], standalone_mode=False)
     return finish(prepared, mode="process", logs=buffer.getvalue(), started=started, keep=keep)

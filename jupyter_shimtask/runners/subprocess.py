@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..config import settings
 from ..errors import ShimTaskError
+from ..platform import is_run_time
 from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, import_roots
 
 
@@ -106,6 +107,8 @@ def run_in_subprocess(
     command = [executable(prepared.args[0]), *prepared.args[1:]]
     python_path = [str(PROBE_DIR), *import_roots(prepared)]
     env = child_env(prepared, python_path=python_path, tmp=str(prepared.folder.tmp))
+    if prepared.pod is not None:
+        env.update(prepared.pod.env())
     notes = []
     if warm and (reason := cold_only(env)):
         warm = False
@@ -130,7 +133,7 @@ def run_in_subprocess(
 def cold_only(env: Mapping[str, str], worker_env: Mapping[str, str] = os.environ) -> str | None:
     """Why a warm worker (started with ``worker_env``) would not behave like a fresh process for ``env``."""
     for name in env:
-        if name.startswith(("FLYTE_", "_F_")) and worker_env.get(name) != env[name]:
+        if name.startswith(("FLYTE_", "_F_")) and not is_run_time(name) and worker_env.get(name) != env[name]:
             return f"the template sets {name}, which flytekit reads when it is imported"
     return None
 
