@@ -249,7 +249,7 @@ def test_the_tasks_timeout_stops_an_image_run(docker: Engine, warm: bool) -> Non
 
 def test_a_stricter_timeout_wins() -> None:
     started = time.perf_counter()
-    result = run(platform_tasks.sleeps, mode="subprocess", timeout=1)
+    result = run(platform_tasks.sleeps, mode="subprocess", timeout=1, warm=False)
     assert not result.ok and result.error.code == "Timeout"
     assert "the run's timeout (1s; the task's own is 3s)" in result.error.message
     assert time.perf_counter() - started < 2.9
@@ -291,3 +291,44 @@ def test_sqlalchemy_task_that_forgets_secret_requests(postgres: Database) -> Non
     (finding,) = [finding for finding in check(task) if finding.code == "secret-not-requested"]
     assert "people-db/password" in finding.message and finding.path == "custom.secret_connect_args.password"
     assert not [finding for finding in check(people_task(postgres, request=True)) if finding.code.startswith("secret")]
+
+
+# --- check -------------------------------------------------------------------------------------------
+
+
+def test_check_says_when_the_tasks_retries_never_apply() -> None:
+    (finding,) = [finding for finding in check(platform_tasks.flaky_retries_2) if finding.code == "retries-never-apply"]
+    assert "retries=2" in finding.message and "SYSTEM" in finding.message and "user_error" in finding.message
+    assert not [finding for finding in check(platform_tasks.flaky_user) if finding.code == "retries-never-apply"]
+    assert not [finding for finding in check(platform_tasks.flaky) if finding.code == "retries-never-apply"]
+
+
+def test_check_reports_what_a_local_engine_cannot_honour_and_what_the_injector_refuses() -> None:
+    from flytekit import Resources
+
+    task = platform_tasks.PodTask(
+        "needs_a_gpu",
+        platform_tasks.VariablesExecutor,
+        limits=Resources(gpu="1", cpu="512", ephemeral_storage="10Gi"),
+        secret_requests=[Secret(group="vault", key="k", group_version="v2")],
+    )
+    codes = {finding.code for finding in check(task)}
+    assert {"resources-gpu", "resources-cpu", "resources-storage", "secret-group-version"} <= codes
+    template = serialize(platform_tasks.with_secret)
+    template.security_context.secrets[0].group = ""  # flytekit refuses to make one; other tools do not
+    assert "secret-without-group" in {finding.code for finding in check(template)}
+
+
+def test_inspector_shows_secrets_retries_and_timeout_and_what_a_run_does(workspace: ShimTask, tmp_path: Path) -> None:
+    from jupyter_shimtask.inspector.render import container_html
+    from jupyter_shimtask.payload import template_payload
+
+    listing = tmp_path / "secrets.json"
+    listing.write_text(json.dumps({"g/k": SECRET}))
+    workspace.secrets_path = str(listing)
+    rows = {row["name"]: row["text"] for row in template_payload(serialize(platform_tasks.with_secret))["platform"]}
+    assert rows["secrets"] == "g/k (found in ShimTask.secrets_path)"
+    assert "for USER errors" in rows["retries"] and "platform's 3" in rows["retries"]
+    page = container_html(template_payload(serialize(platform_tasks.sleeps)))
+    assert "3s per attempt; subprocess and image runs stop at it, process runs do not" in page
+    assert SECRET not in container_html(template_payload(serialize(platform_tasks.with_secret)))

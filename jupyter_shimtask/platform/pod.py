@@ -144,26 +144,22 @@ def pod_spec(
 
 
 def describe(template: TaskTemplate, config: Any) -> list[tuple[str, str]]:
-    """What a run here does with the template's platform settings, as (label, text) rows (no values)."""
+    """The template's secrets (names only), retries and timeout, and what a run here does with them."""
     requests = requested(template)
     retries = template.metadata.retries.retries
     own = task_timeout(template)
     try:
         given = {name.lower() for name in provided(None, config.secrets_path)}
-    except Exception:
+    except Exception:  # an unreadable secrets_path is reported when a run needs it
         given = set()
-    where = {True: "in ShimTask.secrets_path", False: "give it with secrets= or --secret"}
+    where = {True: "found in ShimTask.secrets_path", False: "a run needs it: secrets= or --secret"}
     secrets = [f"{request.name} ({where[request.name.lower() in given]})" for request in requests]
     if config.ignore_retry_cause:
-        retry = f"{retries}, for every failure (ignore_retry_cause); replayed by runs"
+        retry = f"{retries}, counting every failure (ShimTask.ignore_retry_cause); runs replay them"
     else:
         retry = (
-            f"{retries} for USER errors, {config.system_retries} for SYSTEM errors (the platform's budget); "
-            "replayed by runs (retries=False stops after one attempt)"
+            f"{retries} for USER errors; SYSTEM errors (whatever an executor raises, unless through user_error) "
+            f"get the platform's {config.system_retries} instead; runs replay both (retries=False: one attempt)"
         )
-    timeout = f"{own:g}s per attempt; enforced in subprocess and image modes, not in process mode" if own else "none"
-    return [
-        ("secrets", "; ".join(secrets) or "none requested"),
-        ("retries", retry),
-        ("timeout", timeout),
-    ]
+    timeout = f"{own:g}s per attempt; subprocess and image runs stop at it, process runs do not" if own else "none"
+    return [("secrets", "; ".join(secrets) or "none requested"), ("retries", retry), ("timeout", timeout)]
