@@ -72,6 +72,15 @@ class ShimTaskMagics(Magics):
     )
     @argument("--engine", choices=("docker", "podman"), help="Container engine for --mode image and build.")
     @argument("--tag", help="With build: the image to build.")
+    @argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="GROUP/KEY",
+        help="With run: give it a secret the template requests; the value comes from $SHIMTASK_SECRET_GROUP_KEY "
+        "or a hidden prompt, never from this line.",
+    )
+    @argument("--no-retries", dest="no_retries", action="store_true", help="With run: stop after the first attempt.")
     @argument("--inputs-from", dest="inputs_from", help="A Python expression giving a dict of inputs.")
     @argument("--save", help="With template: also write it to this .pb, .json or .yaml file.")
     @argument("--to", help="With export: the package folder; with package: the .tgz (default flyte-package.tgz).")
@@ -110,6 +119,7 @@ class ShimTaskMagics(Magics):
 
     def _run(self, args: Any) -> Any:
         from .literals import parse_assignments
+        from .platform.secrets import secret_values
         from .runners import run
 
         target = self._target(args)
@@ -125,6 +135,8 @@ class ShimTaskMagics(Magics):
             engine=args.engine,
             warm=False if args.cold else None,
             on_log=_write_through,
+            secrets=secret_values(args.secret),
+            retries=not args.no_retries,
         )
 
     def _list(self, args: Any) -> Any:

@@ -332,3 +332,34 @@ def test_inspector_shows_secrets_retries_and_timeout_and_what_a_run_does(workspa
     page = container_html(template_payload(serialize(platform_tasks.sleeps)))
     assert "3s per attempt; subprocess and image runs stop at it, process runs do not" in page
     assert SECRET not in container_html(template_payload(serialize(platform_tasks.with_secret)))
+
+
+# --- the magic ---------------------------------------------------------------------------------------
+
+
+def test_magic_secret_comes_from_its_variable_or_a_prompt_never_the_line(
+    shell, monkeypatch: pytest.MonkeyPatch, private_tmp: Path
+) -> None:
+    import getpass
+
+    from IPython.core.error import UsageError
+
+    shell.user_ns["with_secret"] = platform_tasks.with_secret
+    line = "run with_secret --mode subprocess --secret g/k"
+    monkeypatch.setenv("SHIMTASK_SECRET_G_K", SECRET)
+    assert_secret_delivered(shell.run_line_magic("shimtask", line), private_tmp)
+    monkeypatch.delenv("SHIMTASK_SECRET_G_K")
+    asked: list[str] = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: asked.append(prompt) or SECRET)
+    assert_secret_delivered(shell.run_line_magic("shimtask", line), private_tmp)
+    assert asked == ["secret g/k: "]
+    with pytest.raises(UsageError, match=r"--secret takes a name only, never a value: set \$SHIMTASK_SECRET_G_K"):
+        shell.run_line_magic("shimtask", "run with_secret --mode subprocess --secret g/k=typed-in")
+    with pytest.raises(UsageError, match="requests secret g/k"):
+        shell.run_line_magic("shimtask", "run with_secret --mode subprocess")
+
+
+def test_magic_no_retries(shell) -> None:
+    shell.user_ns["flaky"] = platform_tasks.flaky
+    result = shell.run_line_magic("shimtask", "run flaky --mode subprocess --no-retries")
+    assert not result.ok and len(result.attempts) == 1

@@ -99,6 +99,22 @@ def prompt_variable(name: str) -> str:
     return PROMPT_VARIABLE_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
+def secret_values(names: Iterable[str]) -> dict[str, str] | None:
+    """Values for ``--secret GROUP/KEY``: from ``$SHIMTASK_SECRET_GROUP_KEY``, else a hidden prompt, never the line."""
+    import getpass
+
+    values = {}
+    for name in names:
+        if "=" in name:
+            raise SecretError(
+                f"--secret takes a name only, never a value: set ${prompt_variable(name.partition('=')[0])} "
+                "or type the value at the prompt"
+            )
+        value = os.environ.get(prompt_variable(name))
+        values[name] = value if value is not None else getpass.getpass(f"secret {name}: ")
+    return values or None
+
+
 def provided(explicit: Mapping[str, str] | None, secrets_path: str = "") -> dict[str, str]:
     """The secrets a run was given: ``secrets_path`` (a folder or a file), then ``explicit`` over it."""
     found = _read_source(Path(secrets_path).expanduser()) if secrets_path else {}
