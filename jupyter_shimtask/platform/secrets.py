@@ -37,6 +37,7 @@ FILE_PREFIX_VARIABLE = "FLYTE_SECRETS_FILE_PREFIX"
 ENV_PREFIX_VARIABLE = "FLYTE_SECRETS_ENV_PREFIX"
 PROMPT_VARIABLE_PREFIX = "SHIMTASK_SECRET_"  # where %shimtask run --secret G/K looks before it prompts
 REDACTED = "****"
+SHORT_VALUE = 8
 Mount = Literal["ANY", "ENV_VAR", "FILE"]
 _NOT_FOUND = re.compile(r"Unable to find secret for key (\S+) in group (\S+) in Env Var")
 
@@ -214,10 +215,15 @@ class Redactor:
         self.values = sorted({value for value in values if value}, key=len, reverse=True)
         self.sink = sink
         self.pending = ""
+        # a short value is masked only where it stands alone, so that a secret "42" leaves "2042" readable
+        self.patterns = [
+            re.compile(re.escape(value) if len(value) >= SHORT_VALUE else rf"(?<!\w){re.escape(value)}(?!\w)")
+            for value in self.values
+        ]
 
     def __call__(self, text: str) -> str:
-        for value in self.values:
-            text = text.replace(value, REDACTED)
+        for pattern in self.patterns:
+            text = pattern.sub(REDACTED, text)
         return text
 
     def write(self, text: str) -> None:
