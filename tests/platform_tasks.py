@@ -111,6 +111,13 @@ class BrokenUserExecutor(ShimTaskExecutor):
         raise FlyteUserRuntimeException(ValueError("bad input"))
 
 
+class SecretThenSleepExecutor(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        current_context().secrets.get(group="g", key="k")
+        time.sleep(60)
+        return "woke up"
+
+
 class SleepExecutor(ShimTaskExecutor):
     def execute_from_model(self, tt, **inputs):
         time.sleep(30)
@@ -127,3 +134,5 @@ flaky_retries_1 = PodTask("flaky_retries_1", FlakyExecutor, retries=1)
 flaky_user = PodTask("flaky_user", FlakyUserExecutor, retries=2)
 broken_user = PodTask("broken_user", BrokenUserExecutor, retries=3)
 sleeps = PodTask("sleeps", SleepExecutor, timeout=3)
+quick_with_timeout = PodTask("quick_with_timeout", VariablesExecutor, timeout=3)
+secret_then_sleep = PodTask("secret_then_sleep", SecretThenSleepExecutor, secret_requests=[Secret(group="g", key="k")])

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -253,6 +258,39 @@ def test_a_stricter_timeout_wins() -> None:
     assert not result.ok and result.error.code == "Timeout"
     assert "the run's timeout (1s; the task's own is 3s)" in result.error.message
     assert time.perf_counter() - started < 2.9
+
+
+def test_process_mode_says_it_cannot_enforce_the_tasks_timeout() -> None:
+    result = run(platform_tasks.quick_with_timeout, mode="process")
+    assert result.ok and any("not enforced in process mode" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_interrupt_removes_the_secret_files(tmp_path: Path, warm: bool) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, {tests!r})
+        import platform_tasks
+        from jupyter_shimtask import run
+        try:
+            run(platform_tasks.secret_then_sleep, mode="subprocess", warm={warm}, secrets={{"g/k": {secret!r}}})
+        except KeyboardInterrupt:
+            sys.exit(130)
+        sys.exit(0)
+        """
+    ).format(tests=str(Path(__file__).parent), warm=warm, secret=SECRET)
+    env = {**os.environ, "TMPDIR": str(tmp_path), "SHIMTASK_WORKSPACE": str(tmp_path / "ws")}
+    parent = subprocess.Popen([sys.executable, "-c", script], env=env)
+    deadline = time.monotonic() + 60
+    while not (list(tmp_path.glob("shimtask-secrets-*/g/k")) and list(tmp_path.glob("shimtask-run-*/outputs"))):
+        assert time.monotonic() < deadline and parent.poll() is None, "the run never started"
+        time.sleep(0.2)
+    time.sleep(2)  # the executor has read the secret and sleeps
+    parent.send_signal(signal.SIGINT)
+    assert parent.wait(timeout=30) == 130
+    assert list(tmp_path.glob("shimtask-secrets-*")) == []
+    assert files_holding(tmp_path, SECRET) == []
 
 
 # --- a plugin that needs a secret: flytekitplugins-sqlalchemy against a real PostgreSQL ---------------

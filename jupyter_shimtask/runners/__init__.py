@@ -86,12 +86,13 @@ def run(
                 sink.flush()
         result = _as_platform_reports(result, spec)
         if result.ok:
-            attempts.append(Attempt(pod.attempt, None, result.seconds))
+            attempts.append(Attempt(pod.attempt, None, result.seconds, workdir=result.workdir))
             break
         assert result.error is not None
         errors.append(result.error)
         retry = spec.retry.after(errors) if retries else None
-        attempts.append(Attempt(pod.attempt, result.error, result.seconds, retry.describe() if retry else ""))
+        next_step = retry.describe() if retry else ""
+        attempts.append(Attempt(pod.attempt, result.error, result.seconds, next_step, result.workdir))
         if retry is None or not retry.again:
             break
         prepared = prepare(task_or_template, inputs, runs_dir)

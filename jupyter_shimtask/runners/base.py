@@ -51,10 +51,12 @@ class Attempt:
     error: RunError | None
     seconds: float
     next: str = ""  # which budget a retry came from, or why there was none
+    workdir: Path | None = None  # the attempt's run folder, when kept
 
     def __str__(self) -> str:
         outcome = "ok" if self.error is None else str(self.error)
-        return f"attempt {self.number}: {outcome} ({self.seconds:.2f}s)" + (f"; {self.next}" if self.next else "")
+        text = f"attempt {self.number}: {outcome} ({self.seconds:.2f}s)" + (f"; {self.next}" if self.next else "")
+        return text + (f"; kept: {self.workdir}" if self.workdir else "")
 
 
 @dataclass
