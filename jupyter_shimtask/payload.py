@@ -69,17 +69,8 @@ def template_payload(
         },
         "findings": [asdict(finding) for finding in findings],
         "interface": interface_payload(template),
-        "platform": platform_payload(template),
         "trimmed": trimmed or None,
     }
-
-
-def platform_payload(template: TaskTemplate) -> list[dict[str, str]]:
-    """Secrets (names only), retries and timeout, and whether a run here honours them."""
-    from .config import settings
-    from .platform import describe
-
-    return [{"name": name, "text": text} for name, text in describe(template, settings())]
 
 
 def _document(

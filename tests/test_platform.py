@@ -358,18 +358,18 @@ def test_check_reports_what_a_local_engine_cannot_honour_and_what_the_injector_r
 
 
 def test_inspector_shows_secrets_retries_and_timeout_and_what_a_run_does(workspace: ShimTask, tmp_path: Path) -> None:
-    from jupyter_shimtask.inspector.render import container_html
-    from jupyter_shimtask.payload import template_payload
+    from jupyter_shimtask import inspect
 
     listing = tmp_path / "secrets.json"
     listing.write_text(json.dumps({"g/k": SECRET}))
     workspace.secrets_path = str(listing)
-    rows = {row["name"]: row["text"] for row in template_payload(serialize(platform_tasks.with_secret))["platform"]}
-    assert rows["secrets"] == "g/k (found in ShimTask.secrets_path)"
-    assert "for USER errors" in rows["retries"] and "platform's 3" in rows["retries"]
-    page = container_html(template_payload(serialize(platform_tasks.sleeps)))
-    assert "3s per attempt; subprocess and image runs stop at it, process runs do not" in page
-    assert SECRET not in container_html(template_payload(serialize(platform_tasks.with_secret)))
+    tabs = inspect(platform_tasks.with_secret).tabs
+    container = tabs.children[list(tabs.titles).index("Container")].value
+    assert "g/k (found in ShimTask.secrets_path)" in container and SECRET not in container
+    assert "0 for USER errors" in container and "the platform&#x27;s 3 instead" in container
+    tabs = inspect(platform_tasks.sleeps).tabs
+    container = tabs.children[list(tabs.titles).index("Container")].value
+    assert "3s per attempt; subprocess and image runs stop at it, process runs do not" in container
 
 
 # --- the magic ---------------------------------------------------------------------------------------

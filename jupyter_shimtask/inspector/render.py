@@ -116,10 +116,13 @@ def container_html(payload: dict[str, Any]) -> str:
     if config:
         parts.append("<p><b>config</b></p>" + _table([(key, _code(value)) for key, value in sorted(config.items())]))
     parts.append("<p><b>security context</b></p>" + _table(security_rows(template.get("securityContext", {}))))
-    platform = [(row["name"], html.escape(row["text"])) for row in payload.get("platform", [])]
-    if platform:
-        parts.append("<p><b>in the pod, and in a run here</b></p>" + _table(platform))
     return f'<div class="shimtask-insp">{"".join(parts)}</div>'
+
+
+def platform_html(rows: list[tuple[str, str]]) -> str:
+    """The pod's secrets (names only), retries and timeout, and what a run in this kernel does with them."""
+    table = _table([(name, html.escape(text)) for name, text in rows])
+    return f'<div class="shimtask-insp"><p><b>in the pod, and in a run here</b></p>{table}</div>'
 
 
 def metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
