@@ -19,3 +19,21 @@ class InputError(ShimTaskError):
 
 class AuthoringError(ShimTaskError):
     """A %%shimtask cell that cannot become a module with tasks."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception raised by code that is not ours: ``Type: first line of its message``.
+
+    An exception raised without a message (``raise NotImplementedError``) is named with the line
+    that raised it instead, so the line is never empty.
+    """
+    import traceback
+
+    lines = str(exc).strip().splitlines()
+    if lines and lines[0].strip():
+        return f"{type(exc).__name__}: {lines[0].strip()}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return f"{type(exc).__name__} (raised with no message)"
+    where = frames[-1]
+    return f"{type(exc).__name__} raised with no message at {where.filename}:{where.lineno} in {where.name}()"

@@ -9,6 +9,7 @@ import re
 import string
 import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -111,7 +112,7 @@ def export(
         "expected": repr(expected),
         "test_name": re.sub(r"\W+", "_", task.name).strip("_").lower() or "task",
     }
-    files = {path: string.Template(text).substitute(values) for path, text in _FILES.items()}
+    files = {path: string.Template(_template_text(name)).substitute(values) for path, name in _FILES.items()}
     files = {path.replace("PACKAGE", package).replace("TEST_NAME", values["test_name"]): t for path, t in files.items()}
     files[f"{package}/{TASK_MODULE}.py"] = source.text
     if source.vendored:
@@ -281,164 +282,17 @@ def _current(path: Path) -> bytes | None:
         return None
 
 
-_PYPROJECT = """\
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-
-[project]
-name = "$distribution"
-version = "0.1.0"
-description = "Flyte template-only task $task_name: $task_class, run by $executor_class"
-readme = "README.md"
-requires-python = ">=$python"
-dependencies = ["flytekit>=$flytekit"]
-
-[project.optional-dependencies]
-test = ["pytest"]
-
-[tool.hatch.build.targets.wheel]
-packages = ["$package"]
-"""
-
-_INIT = '''\
-"""Flyte template-only task ``$task_name``: ``$task_class``, run by ``$executor_class`` (module ``$package.task``)."""
-
-from .task import $names
-
-__all__ = $all
-'''
-
-_DOCKERFILE = """\
-# The image task $task_name runs in: the runtime image (Python and flytekit) with this package installed.
-#   docker build -t $image .
-#   docker build --build-arg BASE_IMAGE=<runtime image> -t $image .
-ARG BASE_IMAGE=$base_image
-FROM $${BASE_IMAGE}
-COPY . /tmp/$distribution
-RUN python3 -m pip install --no-cache-dir --no-deps /tmp/$distribution && rm -rf /tmp/$distribution
-"""
-
-_DOCKERIGNORE = """\
-**/__pycache__
-**/*.egg-info
-.pytest_cache
-build
-dist
-"""
-
-_TEST = '''\
-"""Task $task_name: its template names this package's executor, and pyflyte-execute runs it."""
-
-from __future__ import annotations
-
-import subprocess
-import sys
-from collections import OrderedDict
-from pathlib import Path
-
-from flyteidl.core import errors_pb2, literals_pb2
-from flytekit.configuration import ImageConfig, SerializationSettings
-from flytekit.core.context_manager import FlyteContextManager
-from flytekit.core.type_engine import TypeEngine
-from flytekit.models.literals import LiteralMap
-from flytekit.tools.translator import get_serializable
-
-from $package import $variable as task
-
-EXECUTOR = "$executor"
-INPUTS = $inputs
-# what the task returned when it was exported; None when its outputs are not Python literals
-EXPECTED_OUTPUTS = $expected
-# pyflyte-execute's entry point, run by this interpreter (the one this package is installed in)
-PYFLYTE_EXECUTE = "from flytekit.bin.entrypoint import execute_task_cmd; execute_task_cmd()"
-
-
-def serialize():
-    settings = SerializationSettings(
-        image_config=ImageConfig.auto_default_image(), project="plugin", domain="test", version="test"
-    )
-    return get_serializable(OrderedDict(), settings, task).template.to_flyte_idl()
-
-
-def test_template_names_this_package_executor():
-    args = list(serialize().container.args)
-    assert args[0] == "pyflyte-execute"
-    assert args[args.index("--") + 1 :] == ["{{.taskTemplatePath}}", EXECUTOR]
-
-
-def test_pyflyte_execute_runs_the_template(tmp_path: Path):
-    template = serialize()
-    (tmp_path / "task.pb").write_bytes(template.SerializeToString())
-    context = FlyteContextManager.current_context()
-    inputs = TypeEngine.dict_to_literal_map(context, INPUTS, task.python_interface.inputs)
-    (tmp_path / "inputs.pb").write_bytes(inputs.to_flyte_idl().SerializeToString())
-    places = {
-        "{{.input}}": str(tmp_path / "inputs.pb"),
-        "{{.outputPrefix}}": str(tmp_path / "outputs"),
-        "{{.rawOutputDataPrefix}}": str(tmp_path / "raw"),
-        "{{.taskTemplatePath}}": str(tmp_path / "task.pb"),
-    }
-    args = [places.get(arg, arg) for arg in template.container.args]
-    process = subprocess.run(
-        [sys.executable, "-c", PYFLYTE_EXECUTE, *args[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
-    error = tmp_path / "outputs" / "error.pb"
-    if error.exists():  # pyflyte-execute exits 0 on task failure; the error document tells
-        document = errors_pb2.ErrorDocument()
-        document.ParseFromString(error.read_bytes())
-        raise AssertionError(f"{document.error.code}: {document.error.message}")
-    assert (tmp_path / "outputs" / "outputs.pb").exists(), process.stdout + process.stderr
-    message = literals_pb2.LiteralMap()
-    message.ParseFromString((tmp_path / "outputs" / "outputs.pb").read_bytes())
-    outputs = TypeEngine.literal_map_to_kwargs(
-        context, LiteralMap.from_flyte_idl(message), task.python_interface.outputs
-    )
-    assert set(outputs) == set(task.python_interface.outputs)
-    if EXPECTED_OUTPUTS is not None:
-        assert outputs == EXPECTED_OUTPUTS
-'''
-
-_README = """\
-# $distribution
-
-The Flyte template-only task `$task_name`: `$task_class` (what workflows use) run by `$executor_class`.
-On the cluster the task's container sees only the serialized TaskTemplate and runs
-`pyflyte-execute ... --resolver flytekit.core.python_customized_container_task.default_task_template_resolver
--- {{.taskTemplatePath}} $executor`, so the image the template names must have this package installed.
-
-```python
-from $package import $variable
-```
-
-## Test
-
-```bash
-pip install -e ".[test]"
-pytest        # serializes the task and runs its template through pyflyte-execute
-```
-
-## Image
-
-The template names the image `$image`; build it from the runtime image (Python and flytekit):
-
-```bash
-docker build --build-arg BASE_IMAGE=$base_image -t $image .
-```
-
-## Register
-
-```bash
-pyflyte --pkgs $package package --image $image -o flyte-package.tgz
-flytectl register files --project PROJECT --domain DOMAIN --archive flyte-package.tgz --version VERSION
-```
-"""
-
+# What export writes (paths with PACKAGE and TEST_NAME filled in) and the template file each comes from,
+# in export_template/ beside this module: string.Template text ($name, $$ for a dollar).
 _FILES = {
-    "pyproject.toml": _PYPROJECT,
-    "README.md": _README,
-    "Dockerfile": _DOCKERFILE,
-    ".dockerignore": _DOCKERIGNORE,
-    "PACKAGE/__init__.py": _INIT,
-    "tests/test_TEST_NAME.py": _TEST,
+    "pyproject.toml": "pyproject.toml.tmpl",
+    "README.md": "README.md.tmpl",
+    "Dockerfile": "Dockerfile.tmpl",
+    ".dockerignore": "dockerignore.tmpl",
+    "PACKAGE/__init__.py": "__init__.py.tmpl",
+    "tests/test_TEST_NAME.py": "test.py.tmpl",
 }
+
+
+def _template_text(name: str) -> str:
+    return resources.files(__package__).joinpath("export_template", name).read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import settings as current_settings
-from .errors import ShimTaskError
+from .errors import ShimTaskError, describe
 from .template import executor_path, serialize
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _image_config(image: str | None) -> Any:
     try:
         return ImageConfig.validate_image(None, "image", (image,) if image else ())
     except (ValueError, AssertionError) as exc:
-        raise PlatformError(f"image {image!r}: {exc}") from None
+        raise PlatformError(f"image {image!r}: {describe(exc)}") from None
 
 
 def task_spec(task: Any, settings: SerializationSettings) -> TaskSpec:
@@ -208,7 +208,7 @@ def _remote(config: str | Path | None, project: str, domain: str) -> tuple[Flyte
     try:
         flyte_config = Config.auto(config_file)
     except Exception as exc:
-        raise PlatformError(f"Flyte config {source}: {exc}", detail=repr(exc)) from None
+        raise PlatformError(f"Flyte config {source}: {describe(exc)}", detail=repr(exc)) from None
     remote = FlyteRemote(
         flyte_config, default_project=project, default_domain=domain, interactive_mode_enabled=False
     )  # interactive mode would pickle the task object instead of registering its template

@@ -7,10 +7,11 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from traceback import format_exception
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from .config import settings as current_settings
-from .errors import TemplateError
+from .errors import TemplateError, describe
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
@@ -38,20 +39,36 @@ def serialize(task: Any, settings: SerializationSettings | None = None) -> TaskT
 
     if not isinstance(task, Task):
         raise TemplateError(f"expected a flytekit task, got {type(task).__name__}")
+    _require_get_custom(task)
     settings = settings or default_serialization_settings()
     try:
         spec = get_serializable(OrderedDict(), settings, task)
         return spec.template.to_flyte_idl()
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:
         from .fidelity import non_json_paths
 
-        paths = non_json_paths(_custom_of(task, settings))
+        paths = non_json_paths(_custom_of(task, settings)) if isinstance(exc, (TypeError, ValueError)) else []
         if paths:
             where = ", ".join(f"{path} ({kind})" for path, kind in paths[:5])
             raise TemplateError(
                 f"task {task.name!r}: custom holds values that are not JSON: {where}", detail=str(exc)
             ) from exc
-        raise TemplateError(f"task {task.name!r} cannot be serialized: {exc}", detail=str(exc)) from exc
+        raise TemplateError(
+            f"task {task.name!r} cannot be serialized: {describe(exc)}", detail="".join(format_exception(exc))
+        ) from exc
+
+
+def _require_get_custom(task: Any) -> None:
+    """flytekit's own PythonCustomizedContainerTask.get_custom raises a bare NotImplementedError."""
+    from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
+
+    if isinstance(task, PythonCustomizedContainerTask) and (
+        type(task).get_custom is PythonCustomizedContainerTask.get_custom
+    ):
+        raise TemplateError(
+            f"{type(task).__name__} (task {task.name!r}) does not define get_custom(self, settings): a template-only "
+            "task must return the dict its executor reads as tt.custom from it (return {} if it needs nothing)"
+        )
 
 
 def _custom_of(task: Any, settings: SerializationSettings) -> Any:
@@ -102,7 +119,7 @@ def parse_template(data: bytes, source: str = "bytes") -> TaskTemplate:
     try:
         template.ParseFromString(data)
     except DecodeError as exc:
-        raise TemplateError(f"{source}: not a TaskTemplate ({exc})") from exc
+        raise TemplateError(f"{source}: not a TaskTemplate ({describe(exc)})") from exc
     if len(UnknownFieldSet(template)) or (not template.id.name and not template.type):
         raise TemplateError(f"{source}: not a TaskTemplate (no task id or type; wrong message or corrupt bytes)")
     return template
@@ -121,7 +138,7 @@ def _parse_text(data: bytes, suffix: str, source: str) -> TaskTemplate:
             document = yaml.safe_load(data)
         return json_format.ParseDict(document, TaskTemplate())
     except Exception as exc:
-        raise TemplateError(f"{source}: not a TaskTemplate document ({exc})") from exc
+        raise TemplateError(f"{source}: not a TaskTemplate document ({describe(exc)})") from exc
 
 
 def template_to_dict(template: TaskTemplate) -> dict[str, Any]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import site
 import subprocess
 import sys
 import textwrap
@@ -101,8 +102,17 @@ def test_exported_package_passes_its_own_test_in_a_fresh_venv(shell, tmp_path: P
     venv = tmp_path / "venv"
     (tmp_path / "tmp").mkdir()
     env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}  # flytekit makes temporary folders at import
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, env=env)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
     python = str(venv / "bin" / "python")
+    # The new venv sees this one's packages (flytekit, and hatchling to build with no network), as
+    # --system-site-packages would for an interpreter that is not itself a venv.
+    new_site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(new_site, "outer-site-packages.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     install = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(folder)]
     subprocess.run(install, check=True, capture_output=True, env=env)
     where = subprocess.run(

@@ -12,6 +12,7 @@ from ..errors import ShimTaskError
 from ..platform import PodSpec, pod_spec
 from ..platform.secrets import Redactor, unrequested_read
 from .base import Attempt, LogSink, Prepared, RunError, RunResult, prepare
+from .subprocess import executable
 
 MODES = ("process", "subprocess", "image")
 
@@ -171,4 +172,4 @@ def _retry_notes(spec: PodSpec, attempts: list[Attempt], mode: str) -> list[str]
     return notes
 
 
-__all__ = ["Attempt", "RunError", "RunResult", "run"]
+__all__ = ["Attempt", "RunError", "RunResult", "executable", "run"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import settings
-from ..errors import ShimTaskError, TemplateError
+from ..errors import ShimTaskError, TemplateError, describe
 from ..literals import decode_outputs, encode_inputs
 from ..template import as_template, executor_path, serialize
 
@@ -271,11 +272,26 @@ def _error_document(outputs: Path) -> RunError | None:
         return RunError(
             kind="USER" if kind == "USER" else "SYSTEM",
             code=error.code or "UNKNOWN",
-            message=_last_line(error.message) or error.code,
+            message=_cause_line(error.message) or error.code,
             detail=error.message,
             recoverable=error.kind == ContainerError.Kind.RECOVERABLE,
         )
     return None
+
+
+def _cause_line(text: str) -> str:
+    """The exception line of an error document's message; one raised with no message gets the line that raised it."""
+    line = _last_line(text)
+    if not line.endswith(":"):
+        return line
+    frames = _FRAME.findall(text)
+    if not frames:
+        return f"{line[:-1]} (raised with no message)"
+    filename, number, function = frames[-1]
+    return f"{line[:-1]} raised with no message at {filename}:{number} in {function}()"
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
 def _last_line(text: str) -> str:
@@ -301,7 +317,8 @@ def _read_outputs(prepared: Prepared) -> tuple[RunError | None, dict[str, Any]]:
     try:
         return None, decode_outputs(literal_map, prepared.template, prepared.task)
     except Exception as exc:
-        return RunError("USER", "OutputDecode", f"outputs do not match the declared interface: {exc}", str(exc)), {}
+        message = f"outputs do not match the declared interface: {describe(exc)}"
+        return RunError("USER", "OutputDecode", message, str(exc)), {}
 
 
 def _positional_outputs(probe: Path) -> RunError | None:
