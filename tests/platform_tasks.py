@@ -70,8 +70,8 @@ class SecretExecutor(ShimTaskExecutor):
             {
                 "sha256": hashlib.sha256(value.encode()).hexdigest(),
                 "folder": folder,
-                "mode": oct(os.stat(path).st_mode & 0o777),
-                "writable": os.access(path, os.W_OK),
+                "mode": oct(os.stat(path).st_mode & 0o777) if folder else None,
+                "writable": os.access(path, os.W_OK) if folder else None,
                 "in_environment": any(value in item for item in os.environ.values()),
             }
         )
@@ -126,6 +126,11 @@ class SleepExecutor(ShimTaskExecutor):
 
 variables = PodTask("variables", VariablesExecutor)
 with_secret = PodTask("with_secret", SecretExecutor, secret_requests=[Secret(group="g", key="k")])
+env_var_secret = PodTask(
+    "env_var_secret",
+    SecretExecutor,
+    secret_requests=[Secret(group="g", key="k", mount_requirement=Secret.MountType.ENV_VAR, env_var="G_K_VALUE")],
+)
 unrequested_secret = PodTask("unrequested_secret", OtherSecretExecutor, secret_requests=[Secret(group="g", key="k")])
 flaky = PodTask("flaky", FlakyExecutor)
 flaky_retries_5 = PodTask("flaky_retries_5", FlakyExecutor, retries=5)

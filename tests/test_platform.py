@@ -126,6 +126,14 @@ def test_secret_in_image_mode_is_a_read_only_mount(engine: Engine, private_tmp: 
     assert any("secrets" in note for note in result.notes)  # a container of its own mounts them
 
 
+def test_env_var_secret_is_a_variable_here_and_a_file_in_a_container(docker: Engine, private_tmp: Path) -> None:
+    here = json.loads(run(platform_tasks.env_var_secret, mode="subprocess", secrets={"g/k": SECRET}).outputs["out"])
+    assert here["in_environment"] is True and here["folder"] == ""  # _FSEC_G_K and G_K_VALUE, as the webhook sets
+    result = run(platform_tasks.env_var_secret, mode="image", engine="docker", secrets={"g/k": SECRET})
+    inside = json.loads(result.outputs["out"])
+    assert inside["in_environment"] is False and inside["folder"] == "/etc/flyte/secrets"  # nothing for inspect
+
+
 def test_secret_from_the_secrets_path_setting(workspace: ShimTask, tmp_path: Path, private_tmp: Path) -> None:
     folder = tmp_path / "local-secrets"
     (folder / "g").mkdir(parents=True)
