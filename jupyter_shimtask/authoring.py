@@ -40,6 +40,7 @@ class CellModule:
     path: Path
     tasks: list[DefinedTask] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)  # @task functions, workflows and launch plans
 
     @property
     def public_names(self) -> dict[str, Any]:
@@ -102,10 +103,11 @@ def build_module(source: str, stem: str | None = None) -> CellModule:
     cell = CellModule(module=module, path=path)
     cell.tasks = collect_tasks(module)
     cell.classes = defined_classes(module)
-    if not cell.tasks and not cell.classes:
+    cell.entities = defined_entities(module)
+    if not cell.tasks and not cell.classes and not cell.entities:
         raise AuthoringError(
             "the cell defines no template-only task: no PythonCustomizedContainerTask instance or subclass, "
-            "no ShimTaskExecutor subclass"
+            "no ShimTaskExecutor subclass, no @task function or workflow"
         )
     return cell
 
@@ -134,6 +136,24 @@ def defined_classes(module: ModuleType) -> list[str]:
         and issubclass(value, (PythonCustomizedContainerTask, ShimTaskExecutor))
         and value.__module__ == module.__name__
     ]
+
+
+def defined_entities(module: ModuleType) -> list[str]:
+    """Names of the ``@task`` functions, workflows and launch plans the module itself defines."""
+    from flytekit.core.launch_plan import LaunchPlan
+    from flytekit.core.python_function_task import PythonFunctionTask
+    from flytekit.core.workflow import WorkflowBase
+
+    found = []
+    for name, value in vars(module).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, PythonFunctionTask):
+            if value.task_function.__module__ == module.__name__:
+                found.append(name)
+        elif isinstance(value, (WorkflowBase, LaunchPlan)):
+            found.append(name)
+    return found
 
 
 def _write_once(path: Path, source: str) -> None:

@@ -123,6 +123,8 @@ def _check(args: argparse.Namespace) -> int:
     findings = check(args.template)
     for finding in findings:
         print(finding)
+    if not findings:
+        print("no findings")
     return 1 if any(finding.severity == "error" for finding in findings) else 0
 
 

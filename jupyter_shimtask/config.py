@@ -33,6 +33,7 @@ class ShimTask(Configurable):
         config=True
     )
     warm_idle = Float(600.0, help="Seconds an idle warm worker lives before it exits.").tag(config=True)
+    parallelism = Int(help="Workflow nodes that run at once (default: the number of cores).").tag(config=True)
     project = Unicode("flytesnacks", help="Execution project runs get (FLYTE_INTERNAL_EXECUTION_PROJECT).").tag(
         config=True
     )
@@ -58,6 +59,14 @@ class ShimTask(Configurable):
             return explicit
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return str(Path(cache) / "jupyter-shimtask")
+
+    @default("parallelism")
+    def _default_parallelism(self) -> int:
+        return os.cpu_count() or 1
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.workspace).expanduser().resolve() / "cache"
 
     @property
     def modules_dir(self) -> Path:

@@ -8,6 +8,10 @@ class ShimTaskError(Exception):
         super().__init__(message)
         self.detail = detail
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows when one reaches a notebook cell: the one line, not a traceback."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class TemplateError(ShimTaskError):
     """A template that cannot be built, read or written."""

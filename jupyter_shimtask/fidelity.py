@@ -25,7 +25,8 @@ class Finding:
     severity: Severity = "warning"
 
     def __str__(self) -> str:
-        return f"{self.severity}: {self.code} at {self.path}: {self.message}"
+        where = f" at {self.path}" if self.path else ""  # a finding about the task as a whole has no path
+        return f"{self.severity}: {self.code}{where}: {self.message}"
 
 
 def non_json_paths(value: Any, path: str = "custom") -> list[tuple[str, str]]:

@@ -72,11 +72,13 @@ def encode_inputs(
         for name, variable in declared.items():
             value = values[name] if name in values else defaults[name]
             python_type = types[name]
+            if python_type is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)  # as pyflyte run (click's FLOAT) takes a whole number
             try:
                 literal = to_literal(ctx, value, python_type, LiteralType.from_flyte_idl(variable.type))
             except Exception as exc:
                 raise InputError(
-                    f"input {name}: expected {_type_name(python_type)}, got {type(value).__name__} {value!r:.60}",
+                    f"input {name}: expected {_type_name(python_type)}, got {type(value).__name__} {_short(value)}",
                     detail=str(exc),
                 ) from exc
             literals[name] = literal.to_flyte_idl()
@@ -118,8 +120,12 @@ def _defaults(task: Any) -> dict[str, Any]:
 
 
 def _type_name(python_type: Any) -> str:
+    import typing
+
     if python_type is None:
         return "?"
+    if typing.get_origin(python_type) is not None:  # list[int], dict[str, float], Optional[...]
+        return str(python_type).replace("typing.", "")
     return getattr(python_type, "__name__", None) or str(python_type).replace("typing.", "")
 
 
@@ -145,3 +151,72 @@ def parse_assignments(items: list[str], string_inputs: set[str] = frozenset()) -
             value = text
         values[name] = value
     return values
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_inputs(target: Any, items: list[str]) -> dict[str, Any]:
+    """``name=value`` texts read as ``pyflyte run`` reads its options: each value goes through
+    flytekit's own click type for the input's declared type (JSON for lists, dicts and dataclasses,
+    paths for files and directories, ISO dates, whole numbers for floats). Names the task does
+    not declare are kept as text, for ``encode_inputs`` to report."""
+    texts = _texts(items)
+    if not texts:
+        return {}
+    import click
+    from flytekit.core.context_manager import FlyteContextManager
+    from flytekit.interaction.click_types import FlyteLiteralConverter
+
+    declared, types = _input_types(target)
+    context = click.Context(click.Command("shimtask"))
+    values: dict[str, Any] = {}
+    for name, text in texts.items():
+        if name not in declared:
+            values[name] = text
+            continue
+        converter = FlyteLiteralConverter(
+            FlyteContextManager.current_context(), declared[name], types[name], is_remote=False
+        )
+        try:
+            values[name] = converter.convert(context, None, converter.click_type.convert(text, None, context))
+        except click.BadParameter as exc:
+            reason = exc.format_message().strip().splitlines()[0]
+            raise InputError(
+                f"input {name}: expected {_type_name(types[name])} ({converter.click_type.name}), "
+                f"got {_short(text)}: {reason}",
+                detail=exc.format_message(),
+            ) from None
+    return values
+
+
+def _input_types(target: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each input's Flyte LiteralType (flytekit's model) and Python type, for anything with an
+    interface: a task or workflow object (its own Python types), else a template (guessed)."""
+    interface = getattr(target, "python_interface", None)
+    if interface is not None:
+        from flytekit.core.interface import transform_interface_to_typed_interface
+
+        typed = transform_interface_to_typed_interface(interface)
+        return {name: variable.type for name, variable in typed.inputs.items()}, dict(interface.inputs)
+    from flytekit.models.types import LiteralType
+
+    from .template import as_template
+
+    template = as_template(target)
+    types, _ = python_types(template)
+    return {name: LiteralType.from_flyte_idl(v.type) for name, v in template.interface.inputs.variables.items()}, types
+
+
+def _texts(items: list[str]) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise InputError(f"{item!r}: inputs are written name=value")
+        if name in texts:
+            raise InputError(f"input {name} given twice")
+        texts[name] = text
+    return texts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -14,6 +14,9 @@ from IPython.utils.process import arg_split
 
 from .config import ShimTask, use
 from .errors import ShimTaskError
+
+if TYPE_CHECKING:
+    from .failures import FailureKind
 
 COMMANDS = (
     "run",
@@ -49,18 +52,19 @@ class ShimTaskMagics(Magics):
         from .views import TaskSummary
 
         args = parse_argstring(self.shimtask, line)
-        with self._errors():
+        with self._errors("cell", args.name or ""), _cell_failures(args.name or ""):
             module = build_module(self.shell.transform_cell(cell), args.name)
         self.shell.user_ns.update(module.public_names)
-        return None if args.quiet else TaskSummary(module.tasks, module.classes)
+        return None if args.quiet else TaskSummary(module.tasks, module.classes, module.entities)
 
-    @magic_arguments()
+    @magic_arguments("shimtask")
     @argument("command", choices=COMMANDS, help="What to do.")
     @argument("target", nargs="?", help="A task variable, a task name, or a template file (.pb/.json/.yaml).")
     @argument("inputs", nargs="*", help="Run inputs as name=value (Python literals; text otherwise).")
     @argument("--mode", "-m", choices=("process", "subprocess", "image"), help="Run mode (default: ShimTask.mode).")
     @argument("--timeout", type=float, help="Run timeout in seconds.")
     @argument("--keep", action="store_true", help="Keep the run folder.")
+    @argument("--no-cache", dest="no_cache", action="store_true", help="Workflows: run cached tasks anew.")
     @argument(
         "--cold",
         action="store_true",
@@ -113,31 +117,41 @@ class ShimTaskMagics(Magics):
         # intermixed: options may come after the inputs (`run greet name=x --mode subprocess`)
         args = self.shimtask_line.parser.parse_intermixed_args(arg_split(line, posix=True))
         if args.command == "why":
-            return self._why()
-        with self._errors():
+            return self._why(args)
+        with self._errors(task=args.target or ""):
             return getattr(self, f"_{args.command}")(args)
 
     def _run(self, args: Any) -> Any:
-        from .literals import parse_assignments
+        from .literals import parse_inputs
         from .platform.secrets import secret_values
         from .runners import run
+        from .views import log_sink
+        from .workflows import is_workflow
 
         target = self._target(args)
         inputs = self.shell.ev(args.inputs_from) if args.inputs_from else {}
-        inputs.update(parse_assignments(args.inputs, _string_inputs(target)))
-        return run(
-            target,
-            inputs,
-            mode=args.mode,
-            timeout=args.timeout,
-            keep=args.keep or None,
-            image=args.image,
-            engine=args.engine,
-            warm=False if args.cold else None,
-            on_log=_write_through,
-            secrets=secret_values(args.secret),
-            retries=not args.no_retries,
-        )
+        inputs.update(parse_inputs(target, args.inputs))
+        if is_workflow(target):  # its nodes' logs are kept per node (result.logs(node)), not streamed
+            return run(target, inputs, mode=args.mode, timeout=args.timeout, keep=args.keep or None,
+                       image=args.image, engine=args.engine, warm=False if args.cold else None,
+                       cache=not args.no_cache)  # fmt: skip
+        logs = log_sink(self.shell, args.target)
+        try:
+            return run(
+                target,
+                inputs,
+                mode=args.mode,
+                timeout=args.timeout,
+                keep=args.keep or None,
+                image=args.image,
+                engine=args.engine,
+                warm=False if args.cold else None,
+                on_log=logs.write,
+                secrets=secret_values(args.secret),
+                retries=not args.no_retries,
+            )
+        finally:
+            logs.close()
 
     def _list(self, args: Any) -> Any:
         from .authoring import DefinedTask, registry
@@ -170,8 +184,10 @@ class ShimTaskMagics(Magics):
 
     def _inspect(self, args: Any) -> Any:
         from .inspector import inspect
+        from .workflows import inspect_workflow, is_workflow
 
-        return inspect(self._target(args))
+        target = self._target(args)
+        return inspect_workflow(target) if is_workflow(target) else inspect(target)
 
     def _diff(self, args: Any) -> Any:
         from .diffing import diff, diff_previous
@@ -234,9 +250,19 @@ class ShimTaskMagics(Magics):
             raise ShimTaskError("build needs --tag: the name of the image to build")
         return build_image(self._target(args), args.tag, base=args.image, engine=args.engine, on_log=_write_through)
 
-    def _why(self) -> None:
-        error = self.last_error
-        print(error.detail or str(error) if error else "no error so far")
+    def _why(self, args: Any) -> None:
+        """The last failure of a task (a variable or a task name), or the last failure of any kind."""
+        from IPython.display import display
+
+        from .failures import failures
+
+        task = args.target
+        names = {task, getattr(self.shell.user_ns.get(task), "name", task)} if task else {None}
+        found = [failure for name in names if (failure := failures.last(name)) is not None]
+        if not found:
+            print(f"no failure of {task} so far" if task else "no failure so far")
+            return
+        display(max(found, key=lambda failure: failure.at))
 
     def _target(self, args: Any) -> Any:
         if not args.target:
@@ -258,14 +284,33 @@ class ShimTaskMagics(Magics):
         raise ShimTaskError(f"no task or template named {name!r} (tasks defined: {known})")
 
     @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self, kind: FailureKind = "usage", task: str = "") -> Iterator[None]:
         """ShimTaskErrors become one-line UsageErrors; ``%shimtask why`` shows the rest."""
+        from .failures import failures
+
         try:
             yield
         except ShimTaskError as error:
             self.last_error = error
+            failures.error(kind, error, task=task, detail=error.detail)
             hint = "  (%shimtask why: details)" if error.detail else ""
             raise UsageError(f"{error}{hint}") from None
+
+
+@contextlib.contextmanager
+def _cell_failures(name: str) -> Iterator[None]:
+    """A ``%%shimtask`` cell that raises is kept in ``failures`` (with its traceback) for ``why``."""
+    try:
+        yield
+    except ShimTaskError:
+        raise  # recorded by _errors, with its own detail
+    except Exception as error:
+        import traceback
+
+        from .failures import failures
+
+        failures.error("cell", error, task=name, detail="".join(traceback.format_exception(error)))
+        raise
 
 
 def _string_inputs(target: Any) -> set[str]:

@@ -32,7 +32,10 @@ def template_payload(
     With ``custom_bytes``, a bigger template is trimmed so the document stays small enough to
     live in a notebook: ``template.custom`` keeps the keys (in sorted order) that fit in that many
     bytes, ``size.custom`` the biggest keys, ``findings`` the first ones; ``trimmed`` counts what
-    was left out (it is ``None`` when nothing is).
+    was left out (it is ``None`` when nothing is). ``trimmed.custom_rows`` describes the keys left
+    out of ``template.custom`` (the biggest ``SIZE_KEYS_WHEN_TRIMMED``, in key order) as the tree
+    shows them: kind, preview and the exact bytes of the value; ``trimmed.custom_bytes`` is the
+    whole ``custom`` Struct's. Displays draw these figures; they compute none of their own.
     """
     template = as_template(template)
     report = size_report(template)
@@ -82,6 +85,8 @@ def _document(
     from flyteidl.core.tasks_pb2 import TaskTemplate
     from google.protobuf import json_format
 
+    from .inspector.model import CustomTree
+
     rest = TaskTemplate(**{field.name: value for field, value in template.ListFields() if field.name != "custom"})
     document = template_to_dict(rest)
     kept: dict[str, Any] = {}
@@ -92,7 +97,19 @@ def _document(
         kept[key] = json_format.MessageToDict(template.custom.fields[key])
         used += custom_sizes[key]
     document["custom"] = kept
-    return document, {"custom_keys": len(custom_sizes), "custom_keys_kept": len(kept)}
+    left_out = sorted((key for key in custom_sizes if key not in kept), key=lambda key: (-custom_sizes[key], key))
+    tree = CustomTree(template.custom)
+    rows = [
+        {"key": key, "kind": node.kind, "preview": node.preview, "size": node.size, "count": node.children}
+        for key in sorted(left_out[:SIZE_KEYS_WHEN_TRIMMED])
+        for node in [tree.node((key,))]
+    ]
+    return document, {
+        "custom_keys": len(custom_sizes),
+        "custom_keys_kept": len(kept),
+        "custom_bytes": template.custom.ByteSize(),
+        "custom_rows": rows,
+    }
 
 
 def interface_payload(template: TaskTemplate) -> dict[str, list[dict[str, str]]]:

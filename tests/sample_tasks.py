@@ -62,6 +62,21 @@ class RaisingExecutor(ShimTaskExecutor):
         raise ValueError(f"cannot greet {inputs['name']!r}")
 
 
+class UserErrorExecutor(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        from flytekit.exceptions.user import FlyteUserRuntimeException
+
+        raise FlyteUserRuntimeException(KeyError(inputs["name"]))
+
+
+class ChattyFailingExecutor(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        for index in range(3):
+            print(f"step {index} of {inputs['name']}", flush=True)
+            time.sleep(0.6)
+        raise ValueError(f"gave up on {inputs['name']!r}")
+
+
 class SleepingExecutor(ShimTaskExecutor):
     def execute_from_model(self, tt, **inputs):
         time.sleep(inputs["seconds"])
@@ -91,6 +106,8 @@ positional = Task("positional", PositionalExecutor, kwtypes(n=int), kwtypes(tota
 by_name = Task("by_name", ByNameExecutor, kwtypes(n=int), kwtypes(total=int, label=str))
 same_type = Task("same_type", SameTypeByNameExecutor, kwtypes(n=int), kwtypes(low=int, high=int))
 raising = Task("raising", RaisingExecutor, kwtypes(name=str), kwtypes(greeting=str))
+user_error = Task("user_error", UserErrorExecutor, kwtypes(name=str), kwtypes(greeting=str))
+chatty = Task("chatty", ChattyFailingExecutor, kwtypes(name=str), kwtypes(greeting=str))
 sleeping = Task("sleeping", SleepingExecutor, kwtypes(seconds=float), kwtypes(slept=float))
 files = Task("files", FilesExecutor, kwtypes(source=FlyteFile), kwtypes(upper=FlyteFile, lines=FlyteDirectory))
 frames = Task("frames", FrameExecutor, kwtypes(frame=pd.DataFrame), kwtypes(result=pd.DataFrame), {"factor": 2})

@@ -55,3 +55,15 @@ def test_size_and_check(template_files, tmp_path) -> None:
     assert json.loads(size.stdout)["total"] == template_files["greet"].stat().st_size
     check = shimtask("check", str(template_files["positional"]), cwd=tmp_path)
     assert check.returncode == 0 and "positional-outputs" in check.stdout
+
+
+def test_check_on_a_clean_template_says_so(template_files, tmp_path) -> None:
+    check = shimtask("check", str(template_files["greet"]), cwd=tmp_path)
+    assert check.returncode == 0 and check.stdout.strip() == "no findings"
+
+
+def test_failed_run_text_leads_with_the_cause(template_files, tmp_path) -> None:
+    failed = shimtask("run", str(template_files["raising"]), "--inputs", '{"name": "cli"}', cwd=tmp_path)
+    lines = failed.stdout.splitlines()
+    assert lines[0].startswith("raising [subprocess] FAILED") and lines[1] == "  SYSTEM: ValueError: cannot greet 'cli'"
+    assert "<" not in failed.stdout  # plain text for terminals: no markup

@@ -211,3 +211,10 @@ def test_tab_completion(shell) -> None:
     tasks = completions("%shimtask run ")  # also tasks other tests defined: the registry is per process
     assert {"greet", "renamed"} <= set(tasks) and "GreetTask" not in tasks and "run" not in tasks
     assert "--mode" in completions("%shimtask run greet --mo")
+
+
+def test_usage_line_names_the_magic() -> None:
+    from jupyter_shimtask.magics import ShimTaskMagics
+
+    doc = ShimTaskMagics.shimtask_line.__doc__
+    assert "%shimtask [" in doc and "shimtask_line" not in doc

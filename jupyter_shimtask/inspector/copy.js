@@ -2,7 +2,8 @@
 
 function render({ model, el }) {
   const button = document.createElement("button");
-  button.className = "jupyter-button shimtask-copy";
+  // the classes of ipywidgets' own Button, so it has the same size as the Save buttons beside it
+  button.className = "jupyter-widgets jupyter-button jupyter-widget-button widget-button shimtask-copy";
   button.textContent = "Copy JSON";
   const note = document.createElement("span");
   note.className = "shimtask-copy-note";

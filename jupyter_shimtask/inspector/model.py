@@ -48,6 +48,11 @@ class TreeNode:
     children: int
 
     @property
+    def long(self) -> bool:
+        """A string whose preview is cut: it opens to show the whole text."""
+        return self.kind == "string" and self.preview.endswith('…"')
+
+    @property
     def label(self) -> str:
         if not self.path:
             return "custom"
@@ -238,21 +243,24 @@ class TreeState:
 
     def _add(self, path: NodePath, depth: int, rows: list[dict[str, Any]], matches: set[NodePath]) -> None:
         node = self.tree.node(path)
-        is_open = path in self.opened and node.children > 0
-        rows.append(
-            {
-                "id": path_id(path),
-                "depth": depth,
-                "key": node.label,
-                "kind": node.kind,
-                "preview": node.preview,
-                "size": node.size,
-                "count": node.children,
-                "open": is_open,
-                "match": path in matches,
-            }
-        )
-        if not is_open:
+        is_open = path in self.opened and (node.children > 0 or node.long)
+        row = {
+            "id": path_id(path),
+            "depth": depth,
+            "key": node.label,
+            "kind": node.kind,
+            "preview": node.preview,
+            "size": node.size,
+            "count": node.children,
+            "open": is_open,
+            "match": path in matches,
+        }
+        if node.long:
+            row["long"] = True
+            if is_open:  # an opened long string: its whole text, to read and copy
+                row["text"] = self.tree.entry(path).string_value
+        rows.append(row)
+        if not is_open or node.long:
             return
         keys = self.tree.child_keys(path)
         first = min(self.shown.get(path, self.page), len(keys))

@@ -14,13 +14,15 @@ PLACEHOLDER = re.compile(r"\{\{\s*\.[A-Za-z0-9_]+\s*\}\}")
 BAR_ROWS = 25
 STATIC_TREE_NODES = 300
 SHOWN_FINDINGS = 20
+STATIC_TEXT_CHARS = 4096  # of one long string in the static HTML copy
 
 STYLE = """<style>
 .shimtask-insp { font-size: var(--jp-content-font-size1, 13px); }
 .shimtask-insp table { border-collapse: collapse; margin: 2px 0 8px; }
 .shimtask-insp th, .shimtask-insp td { text-align: left; padding: 1px 10px 1px 0; vertical-align: top; }
 .shimtask-insp .shimtask-bytes { text-align: right; font-variant-numeric: tabular-nums; }
-.shimtask-insp mark { background: var(--jp-warn-color3, #ffe08a); color: inherit; }
+.shimtask-insp mark { background: var(--jp-search-selected-match-background-color, #f5c800);
+  color: var(--jp-search-selected-match-color, #000); }
 .shimtask-badge { padding: 0 6px; border-radius: 8px; color: #fff; font-weight: 600; }
 .shimtask-badge-ok { background: #2e7d32; }
 .shimtask-badge-warn { background: #ef6c00; }
@@ -76,7 +78,9 @@ def interface_html(payload: dict[str, Any]) -> str:
             f"<tr><td>{_code(v['name'])}</td><td>{_code(v['type'])}</td><td>{html.escape(v['description'])}</td></tr>"
             for v in variables
         )
-        parts.append(f"<p><b>{side}</b></p><table><tr><th>name</th><th>type</th><th></th></tr>{rows}</table>")
+        parts.append(
+            f"<p><b>{side}</b></p><table><tr><th>name</th><th>type</th><th>description</th></tr>{rows}</table>"
+        )
     return f'<div class="shimtask-insp">{"".join(parts)}</div>'
 
 
@@ -202,8 +206,8 @@ def findings_html(payload: dict[str, Any], limit: int = SHOWN_FINDINGS) -> str:
     if not findings:
         return "<p><b>findings</b></p><p>none: <code>check</code> found nothing lost on the way</p>"
     items = "".join(
-        f'<li class="shimtask-finding-{f["severity"]}"><b>{html.escape(f["code"])}</b> '
-        f"{_code(f['path'] or '-')}: {html.escape(f['message'])}</li>"
+        f'<li class="shimtask-finding-{f["severity"]}"><b>{html.escape(f["code"])}</b>'
+        f"{' ' + _code(f['path']) if f['path'] else ''}: {html.escape(f['message'])}</li>"
         for f in findings[:limit]
     )
     total = (payload.get("trimmed") or {}).get("findings", len(findings))
@@ -250,11 +254,12 @@ def custom_tree_html(tree: CustomTree, budget: int = STATIC_TREE_NODES) -> str:
             remaining[0] -= 1
             node = tree.node((*path, key))
             line = f"{_code(node.label)} {html.escape(node.preview)} <small>{node.size:,} B</small>"
-            items.append(
-                f"<li><details><summary>{line}</summary>{branch(node.path)}</details></li>"
-                if node.children
-                else f"<li>{line}</li>"
-            )
+            if node.children:
+                items.append(f"<li><details><summary>{line}</summary>{branch(node.path)}</details></li>")
+            elif node.long:
+                items.append(f"<li><details><summary>{line}</summary>{_full_text(tree, node.path)}</details></li>")
+            else:
+                items.append(f"<li>{line}</li>")
         return f"<ul>{''.join(items)}</ul>"
 
     root = tree.node(ROOT)
@@ -262,6 +267,14 @@ def custom_tree_html(tree: CustomTree, budget: int = STATIC_TREE_NODES) -> str:
         return "<p>no <code>custom</code> payload: the executor gets an empty <code>tt.custom</code></p>"
     summary = f"<b>custom</b> {html.escape(root.preview)} <small>{root.size:,} B</small>"
     return f"<details open><summary>{summary}</summary>{branch(ROOT)}</details>"
+
+
+def _full_text(tree: CustomTree, path: tuple) -> str:
+    """A long string, readable in full up to ``STATIC_TEXT_CHARS`` (the live inspector has it all)."""
+    text = tree.entry(path).string_value
+    rest = len(text) - STATIC_TEXT_CHARS
+    more = f"<br><small>... {rest:,} more characters in the live inspector</small>" if rest > 0 else ""
+    return f'<pre style="white-space:pre-wrap">{html.escape(text[:STATIC_TEXT_CHARS])}</pre>{more}'
 
 
 def static_html(payload: dict[str, Any], tree: CustomTree) -> str:

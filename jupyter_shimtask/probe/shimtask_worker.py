@@ -22,6 +22,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 
@@ -175,13 +176,24 @@ def main() -> None:
     print("ready", flush=True)
     last = time.monotonic()
     leases: list[socket.socket] = []
+    active: set[threading.Thread] = set()  # runs in flight: several at once (a workflow's independent nodes)
+    stale_seen = threading.Event()
+
+    def serve(connection: socket.socket, stream, request: dict) -> None:
+        with connection, stream:
+            if not serve_one(connection, stream, request, times, base):
+                stale_seen.set()
+
     try:
-        while True:
+        while not stale_seen.is_set():
             ready, _, _ = select.select([server, *leases], [], [], 1.0)
             if any(lease in ready for lease in leases):  # the owner closed its lease: it has exited
                 return
+            active = {thread for thread in active if thread.is_alive()}
+            if active:
+                last = time.monotonic()
             if not ready:
-                if os.getpid() == 1:
+                if os.getpid() == 1 and not active:
                     reap_orphans()
                 orphaned = parent not in (0, 1) and os.getppid() != parent
                 if orphaned or time.monotonic() - last > idle_seconds:
@@ -192,9 +204,12 @@ def main() -> None:
             if request is not None and request.get("lease"):
                 leases.append(connection)
                 continue
-            with connection, stream:
-                if request is not None and not serve_one(connection, stream, request, times, base):
-                    return
+            if request is None:
+                connection.close()
+                continue
+            thread = threading.Thread(target=serve, args=(connection, stream, request), daemon=True)
+            thread.start()
+            active.add(thread)
             last = time.monotonic()
     finally:
         server.close()

@@ -5,18 +5,24 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..config import settings
 from ..errors import ShimTaskError
+from ..failures import recorded
 from ..platform import PodSpec, pod_spec
 from ..platform.secrets import Redactor, unrequested_read
 from .base import Attempt, LogSink, Prepared, RunError, RunResult, prepare
 from .subprocess import executable
 
+if TYPE_CHECKING:
+    from ..workflows import WorkflowResult
+
 MODES = ("process", "subprocess", "image")
 
 
+@recorded
 def run(
     task_or_template: Any,
     inputs: dict[str, Any] | None = None,
@@ -30,7 +36,8 @@ def run(
     on_log: LogSink | None = None,
     secrets: Mapping[str, str] | None = None,
     retries: bool = True,
-) -> RunResult:
+    **workflow_options: Any,
+) -> RunResult | WorkflowResult:
     """Run the executor the template names, on ``inputs``; outputs come back as Python values.
 
     ``task_or_template``: a task object, a TaskTemplate message, or a path to a ``.pb``/``.json`` file.
@@ -43,6 +50,9 @@ def run(
     variables (flytekit reads them at import), and in image mode one with resource limits (they
     and OOM detection need a container of the run's own), another command than pyflyte-execute,
     or an image ENTRYPOINT. Timeouts and Ctrl-C kill a warm run's process group (the worker stays).
+    A workflow (``@workflow``, ``ImperativeWorkflow`` or launch plan) runs node by node, each
+    node as the platform runs it; see ``jupyter_shimtask.workflows.run_workflow`` (which also
+    takes ``modes``, ``images``, ``cache`` and ``parallelism``) and its ``WorkflowResult``.
 
     Every attempt runs in the pod the platform would give it (``jupyter_shimtask.platform``): Flyte's
     execution variables, the requested ``secrets`` (``{"group/key": value}``, over
@@ -51,6 +61,13 @@ def run(
     (``ShimTask.system_retries``, ``ShimTask.ignore_retry_cause``); ``retries=False`` stops after the
     first attempt. ``result.attempts`` lists each attempt.
     """
+    from ..workflows import is_workflow, run_workflow
+
+    if is_workflow(task_or_template) or workflow_options:
+        if secrets or not retries:
+            raise ShimTaskError("secrets= and retries= apply to task runs; a workflow's nodes run without them")
+        options = dict(mode=mode, timeout=timeout, keep=keep, image=image, engine=engine, warm=warm, on_log=on_log)
+        return run_workflow(task_or_template, inputs, **options, **workflow_options)
     config = settings()
     mode = mode or config.mode
     if mode not in MODES:
@@ -60,19 +77,14 @@ def run(
     timeout = timeout if timeout is not None else (config.timeout or None)
     keep = config.keep if keep is None else keep
     warm = config.warm if warm is None else warm
-    runs_dir = None
-    if mode == "image" and warm:
-        from .image import warm_folder
-
-        runs_dir = warm_folder()  # the warm container sees this folder, not the whole temporary folder
-    prepared = prepare(task_or_template, inputs, runs_dir)
+    prepared = prepare(task_or_template, inputs, runs_folder(mode, warm))
     try:
         spec = pod_spec(prepared.template, config, secrets=secrets, timeout=timeout)
     except BaseException:
         prepared.folder.remove(keep=False)
         raise
     sink = Redactor(spec.redact.values, on_log) if on_log else None
-    options = {"keep": keep, "image": image, "engine": engine or config.engine, "warm": warm}
+    options = {"mode": mode, "keep": keep, "image": image, "engine": engine, "warm": warm}
     started = time.perf_counter()
     attempts: list[Attempt] = []
     errors: list[RunError] = []
@@ -81,7 +93,9 @@ def run(
         try:
             with pod.delivered(in_container=mode == "image") as delivered:
                 prepared = replace(prepared, pod=delivered)
-                result = _attempt(mode, prepared, sink.write if sink else None, options)
+                result = execute(
+                    prepared, timeout=delivered.timeout_seconds(), on_log=sink.write if sink else None, **options
+                )
         finally:
             if sink:
                 sink.flush()
@@ -96,16 +110,35 @@ def run(
         attempts.append(Attempt(pod.attempt, result.error, result.seconds, next_step, result.workdir))
         if retry is None or not retry.again:
             break
-        prepared = prepare(task_or_template, inputs, runs_dir)
+        prepared = prepare(task_or_template, inputs, runs_folder(mode, warm))
     result.attempts = attempts
     result.seconds = time.perf_counter() - started
     result.notes += _retry_notes(spec, attempts, mode)
     return result
 
 
-def _attempt(mode: str, prepared: Prepared, on_log: LogSink | None, options: dict[str, Any]) -> RunResult:
-    keep = options["keep"]
-    timeout = prepared.pod.timeout_seconds() if prepared.pod else None
+def runs_folder(mode: str, warm: bool) -> Path | None:
+    """Where a run's folder goes: warm image runs need the folder their container sees."""
+    if mode == "image" and warm:
+        from .image import warm_folder
+
+        return warm_folder()
+    return None
+
+
+def execute(
+    prepared: Prepared,
+    *,
+    mode: str,
+    keep: bool,
+    timeout: float | None,
+    on_log: LogSink | None,
+    image: str | None,
+    engine: str | None,
+    warm: bool,
+) -> RunResult:
+    """Run a prepared run in ``mode`` (settings already resolved)."""
+    config = settings()
     if mode == "process":
         from .process import run_in_process
 
@@ -113,17 +146,11 @@ def _attempt(mode: str, prepared: Prepared, on_log: LogSink | None, options: dic
     if mode == "subprocess":
         from .subprocess import run_in_subprocess
 
-        return run_in_subprocess(prepared, keep=keep, timeout=timeout, on_log=on_log, warm=options["warm"])
+        return run_in_subprocess(prepared, keep=keep, timeout=timeout, on_log=on_log, warm=warm)
     from .image import run_in_image
 
     return run_in_image(
-        prepared,
-        keep=keep,
-        timeout=timeout,
-        on_log=on_log,
-        image=options["image"],
-        engine=options["engine"],
-        warm=options["warm"],
+        prepared, keep=keep, timeout=timeout, on_log=on_log, image=image, engine=engine or config.engine, warm=warm
     )
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -72,21 +75,24 @@ class RunResult:
     task_name: str = ""
     notes: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
+    literals: Any = None  # the outputs.pb LiteralMap of a successful run (workflows pass it on)
 
     def __str__(self) -> str:
-        head = f"{self.task_name or 'task'} [{self.mode}] {'ok' if self.ok else 'FAILED'} in {self.seconds:.2f}s"
-        if len(self.attempts) > 1:
-            head += f" after {len(self.attempts)} attempts"
-        body = [f"  {name} = {value!r}" for name, value in self.outputs.items()] if self.ok else [f"  {self.error}"]
-        if len(self.attempts) > 1:
-            body += [f"  {attempt}" for attempt in self.attempts]
-        body += [f"  note: {note}" for note in self.notes]
-        if self.workdir:
-            body.append(f"  kept: {self.workdir}")
-        return "\n".join([head, *body])
+        from ..views import run_text
+
+        return run_text(self)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Plain text, and in notebooks HTML: the verdict first, outputs as themselves, logs folded."""
+        from ..views import has_rich_view, run_html
+
+        bundle = {"text/plain": str(self)}
+        if has_rich_view(self):
+            bundle["text/html"] = run_html(self)
+        return bundle
 
 
 @dataclass
@@ -95,14 +101,16 @@ class RunFolder:
 
     root: Path
     raw: Path
+    shared_raw: bool = False  # a workflow execution's prefix, shared by its nodes; the execution removes it
 
     @classmethod
-    def create(cls, parent: Path | None = None) -> RunFolder:
+    def create(cls, parent: Path | None = None, raw: Path | None = None) -> RunFolder:
         root = Path(tempfile.mkdtemp(prefix="shimtask-run-", dir=parent))
-        raw = settings().outputs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         for folder in (root / "outputs", root / "tmp"):
             folder.mkdir(parents=True)
-        return cls(root=root, raw=raw)
+        if raw is not None:
+            return cls(root=root, raw=raw, shared_raw=True)
+        return cls(root=root, raw=new_raw_prefix())
 
     @property
     def template(self) -> Path:
@@ -144,12 +152,17 @@ class RunFolder:
 
     def remove(self, keep: bool) -> Path | None:
         """Delete the run folder unless kept; raw outputs stay only if the run wrote any."""
-        if self.raw.exists() and not any(path.is_file() for path in self.raw.rglob("*")):
+        if not self.shared_raw and self.raw.exists() and not any(path.is_file() for path in self.raw.rglob("*")):
             shutil.rmtree(self.raw, ignore_errors=True)
         if keep:
             return self.root
         shutil.rmtree(self.root, ignore_errors=True)
         return None
+
+
+def new_raw_prefix() -> Path:
+    """A fresh raw-output prefix under the workspace's outputs folder (one per run or workflow execution)."""
+    return settings().outputs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -191,6 +204,34 @@ def prepare(task_or_template: Any, inputs: dict[str, Any] | None, runs_dir: Path
         folder.template.write_bytes(template.SerializeToString())
         literal_map = encode_inputs(template, inputs, task, raw_dir=folder.input_data)
         folder.inputs.write_bytes(literal_map.SerializeToString())
+        args = substitute(list(template.container.args), folder.placeholders())
+    except BaseException:
+        folder.remove(keep=False)
+        raise
+    return Prepared(template=template, task=task, folder=folder, args=args, executor=executor)
+
+
+def prepare_literals(
+    template: TaskTemplate,
+    inputs: Any,
+    *,
+    task: Any = None,
+    executor: str | None = None,
+    runs_dir: Path | None = None,
+    raw: Path | None = None,
+) -> Prepared:
+    """A run of ``template`` on an input LiteralMap as it is (a workflow node's bound inputs).
+
+    ``executor`` is the ``module.name`` the container imports (default: the template's executor
+    path); ``raw`` a raw-output prefix shared with other runs (default: one of the run's own).
+    """
+    executor = executor or executor_path(template)
+    if not template.HasField("container") or not executor:
+        raise TemplateError(f"template {template.id.name!r} does not say what its container imports")
+    folder = RunFolder.create(runs_dir, raw=raw)
+    try:
+        folder.template.write_bytes(template.SerializeToString())
+        folder.inputs.write_bytes(inputs.SerializeToString())
         args = substitute(list(template.container.args), folder.placeholders())
     except BaseException:
         folder.remove(keep=False)
@@ -246,6 +287,7 @@ def finish(
             f"{prepared.executor} must be importable by a fresh Python: keep it in a %%shimtask cell or a module "
             "on PYTHONPATH (the notebook's folder and the shimtask workspace are added)"
         )
+    literals = _output_literals(prepared.folder.outputs) if error is None else None
     kept = prepared.folder.remove(keep)
     return RunResult(
         ok=error is None,
@@ -257,7 +299,79 @@ def finish(
         mode=mode,
         task_name=prepared.template.id.name,
         notes=notes,
+        literals=literals,
     )
+
+
+def _output_literals(outputs: Path) -> Any:
+    from flyteidl.core.literals_pb2 import LiteralMap
+
+    literal_map = LiteralMap()
+    literal_map.ParseFromString((outputs / "outputs.pb").read_bytes())
+    return literal_map
+
+
+class StopToken:
+    """Stops the runs of other threads (workflow nodes): each run registers how it is stopped.
+
+    A run registered after ``stop()`` is stopped at once, so no run starts late and lingers.
+    """
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._stoppers: dict[int, Callable[[], None]] = {}
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            stoppers = list(self._stoppers.values())
+        for stop in stoppers:
+            with contextlib.suppress(Exception):
+                stop()
+
+    @contextlib.contextmanager
+    def stoppable(self, stop: Callable[[], None]) -> Iterator[None]:
+        key = id(stop)
+        with self._lock:
+            self._stoppers[key] = stop
+            stopped = self.stopped
+        if stopped:
+            stop()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._stoppers.pop(key, None)
+
+
+_thread_token = threading.local()
+
+
+@contextlib.contextmanager
+def stop_token(token: StopToken) -> Iterator[None]:
+    """Runs in this thread register with ``token``."""
+    _thread_token.token = token
+    try:
+        yield
+    finally:
+        _thread_token.token = None
+
+
+@contextlib.contextmanager
+def stoppable(stop: Callable[[], None]) -> Iterator[None]:
+    """While inside, this thread's stop token (if any) can stop the run with ``stop``."""
+    token = getattr(_thread_token, "token", None)
+    if token is None:
+        yield
+        return
+    with token.stoppable(stop):
+        yield
+
+
+def kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _error_document(outputs: Path) -> RunError | None:

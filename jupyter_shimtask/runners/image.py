@@ -20,6 +20,7 @@ import contextlib
 import os
 import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -44,6 +45,13 @@ Mounts = dict[str, tuple[str, str]]  # in-container path -> (host path, "ro" or 
 _warm_folders: dict[str, Path] = {}
 _warm_roots: dict[tuple, list[Path]] = {}  # the read-only folders each warm container mounts
 _failed_starts: dict[tuple, str] = {}
+_mount_lock = threading.Lock()  # runs on several threads (workflow nodes) share a warm container per image
+_shared_roots: set[Path] = set()
+
+
+def share_warm_mounts(roots: list[Path]) -> None:
+    """Folders warm containers mount from now on, so runs that import from any of them share one container."""
+    _shared_roots.update(root for root in roots if not installed(root))
 
 
 def run_in_image(
@@ -148,10 +156,12 @@ def _run_warm(
     }
     runs = warm_folder()
     key = ("image", engine.binary, engine.endpoint, facts.image, str(runs), str(settings().workspace))
-    mounted = _warm_roots.get(key, [])
-    if not set(read_only) <= set(mounted):  # mounts are fixed at start: a container that mounts them all replaces it
-        pool.discard(key)
-        mounted = _warm_roots[key] = list(dict.fromkeys([*mounted, *read_only]))
+    wanted = [*read_only, *sorted(_shared_roots)] if read_only else read_only
+    with _mount_lock:
+        mounted = _warm_roots.get(key, [])
+        if not set(wanted) <= set(mounted):  # mounts are fixed at start: a container that mounts them all replaces it
+            pool.discard(key)
+            mounted = _warm_roots[key] = list(dict.fromkeys([*mounted, *wanted]))
     if key in _failed_starts:
         raise WorkerFailure(_failed_starts[key])
     make_worker = container_worker(engine, facts, runs, mounted)

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import settings
 from ..errors import ShimTaskError
 from ..platform import is_run_time
-from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, import_roots
+from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, import_roots, kill_group, stoppable
 
 
 def executable(name: str) -> str:
@@ -66,7 +66,7 @@ def run_process_group(
     reader.start()
     failure = None
     try:
-        with ctrl_c_interrupts():
+        with ctrl_c_interrupts(), stoppable(lambda: kill_group(process.pid)):
             process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the process group was killed")

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import PROBE_DIR, LogSink, RunError
+from .base import PROBE_DIR, LogSink, RunError, stoppable
 
 READY_SECONDS = 60.0
 HANDSHAKE_SECONDS = 10.0
@@ -135,8 +135,15 @@ class Worker:
             if not first or "pid" not in first:
                 raise WorkerFailure((first or {}).get("restart", "the warm worker closed the connection"))
             tail = _Tail(log, on_log)
+            stopped = threading.Event()
+
+            def stop() -> None:  # the worker kills the run's process group when its connection closes
+                stopped.set()
+                connection.shutdown(socket.SHUT_RDWR)
+
             try:
-                status, failure = self._await_status(connection, stream, timeout)
+                with stoppable(stop):
+                    status, failure = self._await_status(connection, stream, timeout, stopped)
             finally:
                 tail.stop()
             if failure is not None and failure.code == "WorkerDied":
@@ -146,7 +153,7 @@ class Worker:
         finally:
             connection.close()
 
-    def _await_status(self, connection: socket.socket, stream, timeout: float | None):
+    def _await_status(self, connection: socket.socket, stream, timeout: float | None, stopped: threading.Event):
         from .subprocess import ctrl_c_interrupts
 
         connection.settimeout(timeout)
@@ -155,6 +162,8 @@ class Worker:
                 line = stream.readline()
         except TimeoutError:
             return None, RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the run was killed")
+        if not line and stopped.is_set():
+            return None, RunError("SYSTEM", "Stopped", "the run was stopped")
         if not line:
             self.stop()
             return None, RunError("SYSTEM", "WorkerDied", "the warm worker stopped during the run; it will be replaced")
@@ -190,19 +199,22 @@ class Pool:
 
     def __init__(self) -> None:
         self.workers: dict[tuple, Worker] = {}
+        self.lock = threading.RLock()  # runs on several threads (workflow nodes) start one worker per key
         atexit.register(self.stop_all)
 
     def get(self, key: tuple, make_worker: Callable[[], Worker]) -> Worker:
-        worker = self.workers.get(key)
-        if worker is None or not worker.alive():
-            self.discard(key)
-            worker = make_worker()
-            worker.start()
-            self.workers[key] = worker
-        return worker
+        with self.lock:
+            worker = self.workers.get(key)
+            if worker is None or not worker.alive():
+                self.discard(key)
+                worker = make_worker()
+                worker.start()
+                self.workers[key] = worker
+            return worker
 
     def discard(self, key: tuple) -> None:
-        worker = self.workers.pop(key, None)
+        with self.lock:
+            worker = self.workers.pop(key, None)
         if worker is not None:
             worker.stop()
 

@@ -4,17 +4,19 @@
  * picks the live inspector widget or the static template view.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, IToolbarWidgetRegistry, ToolbarButton } from '@jupyterlab/apputils';
 import { EditorExtensionRegistry, IEditorExtensionRegistry } from '@jupyterlab/codemirror';
-import { PathExt } from '@jupyterlab/coreutils';
-import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { PageConfig, PathExt } from '@jupyterlab/coreutils';
+import { FileBrowser, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 import { shimtaskMagicLine } from './editor';
 import { NOTEBOOK_RENDERER_RANK, notebookRendererFactory } from './renderer';
-import { INSERTED_CELL, scaffoldNotebook } from './scaffold';
+import { INSERTED_CELL, LOAD_CELL, scaffoldNotebook } from './scaffold';
 import iconSvg from '../style/icon.svg';
 
 export const CommandIDs = {
@@ -25,6 +27,9 @@ export const CommandIDs = {
 export const shimtaskIcon = new LabIcon({ name: 'jupyter-shimtask:icon', svgstr: iconSvg });
 
 const PALETTE_CATEGORY = 'ShimTask';
+const PLUGIN_ID = 'jupyter-shimtask:commands';
+/** The file browser toolbar item (declared in schema/commands.json); shown on Notebook 7's tree page. */
+const TREE_TOOLBAR_ITEM = 'shimtask-new-notebook';
 
 /** The default kernel when it speaks Python, else the first Python kernel. */
 function pythonKernel(app: JupyterFrontEnd): { name: string; display_name: string; language: string } {
@@ -39,18 +44,20 @@ function pythonKernel(app: JupyterFrontEnd): { name: string; display_name: strin
 }
 
 const commandsPlugin: JupyterFrontEndPlugin<void> = {
-  id: 'jupyter-shimtask:commands',
+  id: PLUGIN_ID,
   description: 'New ShimTask notebooks and %%shimtask scaffold cells',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILauncher, ICommandPalette, IMainMenu, IDefaultFileBrowser],
+  optional: [ILauncher, ICommandPalette, IMainMenu, IDefaultFileBrowser, IToolbarWidgetRegistry, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     launcher: ILauncher | null,
     palette: ICommandPalette | null,
     mainMenu: IMainMenu | null,
-    browser: IDefaultFileBrowser | null
+    browser: IDefaultFileBrowser | null,
+    toolbarRegistry: IToolbarWidgetRegistry | null,
+    settingRegistry: ISettingRegistry | null
   ) => {
     const { commands, serviceManager } = app;
 
@@ -94,14 +101,46 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
     }
     mainMenu?.fileMenu.newMenu.addGroup([{ command: CommandIDs.newNotebook }], 30);
     app.contextMenu.addItem({ command: CommandIDs.insertCell, selector: '.jp-Notebook', rank: 20 });
+
+    // Notebook 7's tree page: its "New" dropdown takes no items from extensions, so the file
+    // browser toolbar gets a button beside it (JupyterLab has the Launcher card and File > New)
+    toolbarRegistry?.addFactory(FILE_BROWSER_FACTORY, TREE_TOOLBAR_ITEM, (fileBrowser: FileBrowser) => {
+      if (PageConfig.getOption('notebookPage') !== 'tree') {
+        const nothing = new Widget();
+        nothing.hide();
+        return nothing;
+      }
+      return new ToolbarButton({
+        icon: shimtaskIcon,
+        label: 'New ShimTask notebook',
+        tooltip: 'A notebook with a ready template-only task: define it, inspect its template, run it',
+        className: 'jp-ShimTask-newNotebook',
+        onClick: () => void commands.execute(CommandIDs.newNotebook, { cwd: fileBrowser.model.path })
+      });
+    });
+    // the toolbar reads the item from this plugin's settings schema once it is loaded
+    void settingRegistry?.load(PLUGIN_ID).catch(reason => console.warn('jupyter-shimtask settings:', reason));
   }
 };
 
-/** The active cell if it is an empty code cell, else a new cell below it, filled with the scaffold. */
+const FILE_BROWSER_FACTORY = 'FileBrowser';
+
+/**
+ * The active cell if it is an empty code cell, else a new cell below it, filled with the scaffold.
+ * A notebook that does not load the extension yet gets a `%load_ext jupyter_shimtask` cell above
+ * it, or `%%shimtask` would be an unknown magic.
+ */
 function insertScaffoldCell(panel: NotebookPanel): void {
   const notebook = panel.content;
+  const loads = notebook.model
+    ? Array.from(notebook.model.cells).some(cell => /%(re)?load_ext\s+jupyter_shimtask\b/.test(cell.sharedModel.getSource()))
+    : true;
   const active = notebook.activeCell;
   if (!active || active.model.type !== 'code' || active.model.sharedModel.getSource().trim()) {
+    NotebookActions.insertBelow(notebook);
+  }
+  if (!loads) {
+    notebook.activeCell!.model.sharedModel.setSource(LOAD_CELL);
     NotebookActions.insertBelow(notebook);
   }
   notebook.activeCell!.model.sharedModel.setSource(INSERTED_CELL);

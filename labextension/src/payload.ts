@@ -20,6 +20,27 @@ export interface Finding {
   severity: string;
 }
 
+/** A `custom` key left out of the saved copy, as Python's tree describes it (exact bytes of its value). */
+export interface TrimmedRow {
+  key: string;
+  kind: 'object' | 'array' | 'string' | 'number' | 'bool' | 'null';
+  preview: string;
+  size: number;
+  count: number;
+}
+
+/** What a saved (trimmed) payload left out; every figure is Python's. */
+export interface Trimmed {
+  custom_keys?: number;
+  custom_keys_kept?: number;
+  custom_bytes?: number;
+  custom_rows?: TrimmedRow[];
+  size_custom_keys_kept?: number;
+  size_custom_bytes_left_out?: number;
+  findings?: number;
+  findings_kept?: number;
+}
+
 export interface TemplatePayload {
   version: number;
   id: { project: string; domain: string; name: string; version: string };
@@ -38,4 +59,5 @@ export interface TemplatePayload {
   };
   findings: Finding[];
   interface?: { inputs: Variable[]; outputs: Variable[] };
+  trimmed?: Trimmed | null;
 }

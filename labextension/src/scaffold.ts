@@ -34,6 +34,9 @@ class GreetTask(PythonCustomizedContainerTask):
 
 greet = GreetTask(name="greet", greeting="Hello")`;
 
+/** Loads the magics; inserted above the scaffold in a notebook that has no such cell yet. */
+export const LOAD_CELL = '%load_ext jupyter_shimtask';
+
 /** A cell for an existing notebook: a task and its executor, ready to rename and fill in. */
 export const INSERTED_CELL = `%%shimtask my_task
 from flytekit import kwtypes

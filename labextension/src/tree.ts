@@ -7,6 +7,7 @@
  * a node shows a page of children at a time.
  */
 import { h, grouped } from './dom';
+import { TrimmedRow } from './payload';
 import { JsonObject, JsonValue, structSize, valueSize } from './protobufSize';
 
 export type Key = string | number;
@@ -15,7 +16,8 @@ export type Kind = 'object' | 'array' | 'string' | 'number' | 'bool' | 'null';
 
 export const PAGE = 100;
 export const MATCH_LIMIT = 200;
-const PREVIEW_CHARS = 80;
+export const PREVIEW_CHARS = 80;
+export const TRIMMED_MARK = 'trimmed from the saved copy';
 const SEARCH_DELAY_MS = 250;
 
 export function kindOf(value: JsonValue): Kind {
@@ -102,6 +104,8 @@ export interface SearchResult {
   query: string;
   matches: NodePath[];
   total: number;
+  /** matches that are keys trimmed from the saved copy (their values are not in the notebook) */
+  trimmed?: number;
 }
 
 export function describeResult(result: SearchResult): string {
@@ -112,13 +116,34 @@ export function describeResult(result: SearchResult): string {
     return 'no matches';
   }
   const shown = result.total > result.matches.length ? `, first ${grouped(result.matches.length)} opened` : '';
-  return `${grouped(result.total)} match${result.total === 1 ? '' : 'es'}${shown}`;
+  const trimmed = result.trimmed ? ` (${grouped(result.trimmed)} ${TRIMMED_MARK})` : '';
+  return `${grouped(result.total)} match${result.total === 1 ? '' : 'es'}${shown}${trimmed}`;
 }
 
 export class CustomTree {
   private sortedKeys = new WeakMap<object, string[]>();
+  private trimmed: Map<string, TrimmedRow>;
 
-  constructor(readonly root: JsonObject) {}
+  /**
+   * `trimmedRows` are the top-level keys a saved payload left out, with Python's figures;
+   * `rootBytes` is then the whole `custom` Struct's size (also Python's).
+   */
+  constructor(
+    readonly root: JsonObject,
+    trimmedRows: TrimmedRow[] = [],
+    private rootBytes?: number
+  ) {
+    this.trimmed = new Map(trimmedRows.filter(row => !(row.key in root)).map(row => [row.key, row]));
+  }
+
+  /** The row Python sent for a key trimmed from the saved copy, if `path` is one. */
+  trimmedRow(path: NodePath): TrimmedRow | undefined {
+    return path.length === 1 && typeof path[0] === 'string' ? this.trimmed.get(path[0]) : undefined;
+  }
+
+  get trimmedCount(): number {
+    return this.trimmed.size;
+  }
 
   value(path: NodePath): JsonValue {
     let cursor: JsonValue = this.root;
@@ -130,7 +155,11 @@ export class CustomTree {
 
   /** `ByteSize()` of the node's message: the `custom` Struct for the root, its `Value` below. */
   size(path: NodePath): number {
-    return path.length ? valueSize(this.value(path)) : structSize(this.root);
+    const trimmed = this.trimmedRow(path);
+    if (trimmed) {
+      return trimmed.size;
+    }
+    return path.length ? valueSize(this.value(path)) : (this.rootBytes ?? structSize(this.root));
   }
 
   childKeys(value: JsonValue): Key[] {
@@ -143,7 +172,8 @@ export class CustomTree {
     }
     let keys = this.sortedKeys.get(value as JsonObject);
     if (!keys) {
-      keys = Object.keys(value as JsonObject).sort(compareKeys);
+      const own = Object.keys(value as JsonObject);
+      keys = (value === this.root ? [...own, ...this.trimmed.keys()] : own).sort(compareKeys);
       this.sortedKeys.set(value as JsonObject, keys);
     }
     return keys;
@@ -153,15 +183,27 @@ export class CustomTree {
     const needle = query.trim().toLowerCase();
     const matches: NodePath[] = [];
     let total = 0;
+    let trimmed = 0;
     if (!needle) {
       return { query, matches, total };
     }
     const stack: [NodePath, JsonValue][] = [[[], this.root]];
     while (stack.length) {
       const [path, value] = stack.pop()!;
-      const kind = kindOf(value);
       const key = path.length ? path[path.length - 1] : undefined;
       const keyHit = typeof key === 'string' && key.toLowerCase().includes(needle);
+      if (this.trimmedRow(path)) {
+        // only its key and Python's figures are in the saved copy
+        if (keyHit) {
+          total += 1;
+          trimmed += 1;
+          if (matches.length < limit) {
+            matches.push(path);
+          }
+        }
+        continue;
+      }
+      const kind = kindOf(value);
       const valueHit = kind !== 'object' && kind !== 'array' && scalarText(value).toLowerCase().includes(needle);
       if (keyHit || valueHit) {
         total += 1;
@@ -175,8 +217,12 @@ export class CustomTree {
         stack.push([[...path, keys[i]], child]);
       }
     }
-    return { query, matches, total };
+    return { query, matches, total, trimmed };
   }
+}
+
+function rootPreview(keys: number): string {
+  return `{${grouped(keys)} key${keys === 1 ? '' : 's'}}`;
 }
 
 /** Python's sort order for str keys (by code point), which JavaScript's default sort (UTF-16) is not. */
@@ -223,6 +269,10 @@ export class CustomTreeView {
       if (event.key === 'Enter') {
         window.clearTimeout(this.timer);
         this.search(this.input.value);
+      } else if (event.key === 'Escape') {
+        // give the keyboard back to the notebook (command mode: Ctrl+S and the other shortcuts work)
+        this.input.blur();
+        (this.node.closest('.jp-Notebook') as HTMLElement | null)?.focus();
       }
     });
     this.rowsNode.addEventListener('click', event => this.onClick(event));
@@ -253,6 +303,15 @@ export class CustomTreeView {
     }
     this.summary.textContent = describeResult(result);
     this.render();
+    const first = this.rowsNode.querySelector('.jp-ShimTask-match');
+    if (first) {
+      // scroll only the tree's own box: the match may sit far down an expanded list
+      const box = this.rowsNode.getBoundingClientRect();
+      const at = first.getBoundingClientRect();
+      if (at.top < box.top || at.bottom > box.bottom) {
+        this.rowsNode.scrollTop += at.top - box.top - box.height / 3;
+      }
+    }
     return result;
   }
 
@@ -276,6 +335,12 @@ export class CustomTreeView {
   }
 
   private onClick(event: Event): void {
+    const copy = (event.target as HTMLElement).closest('.jp-ShimTask-copyText') as HTMLElement | null;
+    if (copy) {
+      const text = String(this.tree.value(JSON.parse(copy.dataset.path!) as NodePath));
+      void navigator.clipboard?.writeText(text).then(() => (copy.textContent = 'copied'));
+      return;
+    }
     const target = (event.target as HTMLElement).closest('[data-path]') as HTMLElement | null;
     if (!target) {
       return;
@@ -288,6 +353,26 @@ export class CustomTreeView {
     }
   }
 
+  private trimmedRowNode(row: TrimmedRow, id: string, depth: number): HTMLElement {
+    return h(
+      'div',
+      {
+        class: 'jp-ShimTask-row jp-ShimTask-trimmed' + (this.matches.has(id) ? ' jp-ShimTask-match' : ''),
+        role: 'treeitem',
+        'data-path': id,
+        'data-kind': row.kind,
+        'data-bytes': row.size,
+        'data-trimmed': 'true',
+        style: `padding-left: ${depth * 16}px`
+      },
+      h('span', { class: 'jp-ShimTask-caret' }, ''),
+      h('span', { class: 'jp-ShimTask-key' }, row.key),
+      h('span', { class: 'jp-ShimTask-preview' }, row.preview),
+      h('span', { class: 'jp-ShimTask-trimmedMark' }, TRIMMED_MARK),
+      h('span', { class: 'jp-ShimTask-size' }, `${grouped(row.size)} B`)
+    );
+  }
+
   private render(): void {
     const rows: HTMLElement[] = [];
     this.addRows([], this.tree.root, 0, rows);
@@ -296,33 +381,54 @@ export class CustomTreeView {
 
   private addRows(path: NodePath, value: JsonValue, depth: number, rows: HTMLElement[]): void {
     const id = pathId(path);
-    const keys = this.tree.childKeys(value);
-    const isOpen = this.opened.has(id) && keys.length > 0;
-    const size = this.tree.size(path);
     const last = path.length ? path[path.length - 1] : undefined;
     const label = last === undefined ? 'custom' : typeof last === 'number' ? `[${last}]` : last;
+    const trimmed = this.tree.trimmedRow(path);
+    if (trimmed) {
+      rows.push(this.trimmedRowNode(trimmed, id, depth));
+      return;
+    }
+    const keys = this.tree.childKeys(value);
+    // a long string opens too: its whole text, readable and copyable, below the row
+    const long = kindOf(value) === 'string' && JSON.stringify(value).length > PREVIEW_CHARS;
+    const opens = keys.length > 0 || long;
+    const isOpen = this.opened.has(id) && opens;
+    const size = this.tree.size(path);
+    const shownPreview = path.length ? preview(value) : rootPreview(keys.length);
     rows.push(
       h(
         'div',
         {
           class:
             'jp-ShimTask-row' +
-            (keys.length ? ' jp-ShimTask-expandable' : '') +
+            (opens ? ' jp-ShimTask-expandable' : '') +
             (this.matches.has(id) ? ' jp-ShimTask-match' : ''),
           role: 'treeitem',
-          'aria-expanded': keys.length ? String(isOpen) : undefined,
+          'aria-expanded': opens ? String(isOpen) : undefined,
           'data-path': id,
           'data-kind': kindOf(value),
           'data-bytes': size,
+          title: long && !isOpen ? 'click to read the whole string' : undefined,
           style: `padding-left: ${depth * 16}px`
         },
-        h('span', { class: 'jp-ShimTask-caret' }, keys.length ? (isOpen ? '▾' : '▸') : ''),
+        h('span', { class: 'jp-ShimTask-caret' }, opens ? (isOpen ? '▾' : '▸') : ''),
         h('span', { class: 'jp-ShimTask-key' }, label),
-        h('span', { class: 'jp-ShimTask-preview' }, preview(value)),
+        h('span', { class: 'jp-ShimTask-preview' }, shownPreview),
         h('span', { class: 'jp-ShimTask-size' }, `${grouped(size)} B`)
       )
     );
     if (!isOpen) {
+      return;
+    }
+    if (long) {
+      rows.push(
+        h(
+          'div',
+          { class: 'jp-ShimTask-fullText', 'data-full': id, style: `margin-left: ${(depth + 1) * 16}px` },
+          h('button', { class: 'jp-ShimTask-copyText', 'data-path': id, title: 'copy the whole string' }, 'copy'),
+          value as string
+        )
+      );
       return;
     }
     const first = Math.min(this.shown.get(id) ?? PAGE, keys.length);
@@ -338,6 +444,16 @@ export class CustomTreeView {
       const key = keys[index];
       const child = Array.isArray(value) ? value[key as number] : (value as JsonObject)[key as string];
       this.addRows([...path, key], child, depth + 1, rows);
+    }
+    if (!path.length && this.tree.trimmedCount) {
+      rows.push(
+        h(
+          'div',
+          { class: 'jp-ShimTask-trimmedNote', style: `padding-left: ${(depth + 1) * 16}px` },
+          `${grouped(this.tree.trimmedCount)} key${this.tree.trimmedCount === 1 ? ' was' : 's were'} ${TRIMMED_MARK}: ` +
+            'their sizes are exact, their values need the live inspector (run the cell)'
+        )
+      );
     }
     const hidden = keys.length - ordered.length;
     if (hidden > 0) {

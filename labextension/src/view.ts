@@ -5,7 +5,7 @@
 import { h, grouped } from './dom';
 import { JsonObject, JsonValue, customKeySize } from './protobufSize';
 import { KNOWN_VERSION, TemplatePayload, Variable } from './payload';
-import { CustomTree, CustomTreeView } from './tree';
+import { CustomTree, CustomTreeView, TRIMMED_MARK } from './tree';
 
 const BAR_ROWS = 25;
 const BAR_PX = 160;
@@ -85,7 +85,7 @@ function interfacePane(payload: TemplatePayload): HTMLElement {
       h(
         'table',
         { class: `jp-ShimTask-${side}` },
-        h('tr', {}, h('th', {}, 'name'), h('th', {}, 'type'), h('th', {})),
+        h('tr', {}, h('th', {}, 'name'), h('th', {}, 'type'), h('th', {}, 'description')),
         ...list.map(v => h('tr', {}, h('td', {}, code(v.name)), h('td', {}, code(v.type)), h('td', {}, v.description)))
       )
     );
@@ -164,7 +164,17 @@ function containerPane(payload: TemplatePayload): HTMLElement {
   return h('div', {}, ...parts);
 }
 
-function bars(sizes: [string, number][], title: string, className: string): HTMLElement | null {
+/**
+ * One bar per part, biggest first. `trimmed` names parts the saved copy left out (marked, with
+ * their exact size); `beyond` counts parts and bytes the payload does not list one by one.
+ */
+function bars(
+  sizes: [string, number][],
+  title: string,
+  className: string,
+  trimmed: Set<string> = new Set(),
+  beyond: [number, number] = [0, 0]
+): HTMLElement | null {
   const ordered = [...sizes].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   if (!ordered.length) {
     return null;
@@ -173,17 +183,17 @@ function bars(sizes: [string, number][], title: string, className: string): HTML
   const rows = ordered.slice(0, BAR_ROWS).map(([name, size]) =>
     h(
       'tr',
-      { 'data-name': name },
-      h('td', {}, code(name)),
+      { 'data-name': name, 'data-trimmed': trimmed.has(name) ? 'true' : undefined },
+      h('td', {}, code(name), trimmed.has(name) ? h('span', { class: 'jp-ShimTask-trimmedMark' }, TRIMMED_MARK) : null),
       h('td', { class: 'jp-ShimTask-bytes', 'data-bytes': size }, grouped(size)),
       h('td', {}, h('span', { class: 'jp-ShimTask-bar', style: `width: ${Math.max(1, Math.round((BAR_PX * size) / largest))}px` }))
     )
   );
   const rest = ordered.slice(BAR_ROWS);
-  if (rest.length) {
-    rows.push(
-      h('tr', {}, h('td', {}, `${grouped(rest.length)} more`), h('td', { class: 'jp-ShimTask-bytes' }, grouped(rest.reduce((sum, [, s]) => sum + s, 0))))
-    );
+  const restCount = rest.length + beyond[0];
+  if (restCount) {
+    const restBytes = rest.reduce((sum, [, s]) => sum + s, 0) + beyond[1];
+    rows.push(h('tr', {}, h('td', {}, `${grouped(restCount)} more`), h('td', { class: 'jp-ShimTask-bytes' }, grouped(restBytes))));
   }
   return h('div', { class: className }, h('p', {}, h('b', {}, title)), h('table', {}, ...rows));
 }
@@ -220,20 +230,36 @@ function findings(payload: TemplatePayload): HTMLElement {
       'ul',
       { class: 'jp-ShimTask-findings' },
       ...payload.findings.map(f =>
-        h('li', { class: `jp-ShimTask-finding-${f.severity}` }, h('b', {}, f.code), ' ', code(f.path || '-'), `: ${f.message}`)
+        h('li', { class: `jp-ShimTask-finding-${f.severity}` }, h('b', {}, f.code), f.path ? ' ' : '', f.path ? code(f.path) : '', `: ${f.message}`)
       )
     )
   );
 }
 
 /**
- * Bytes per custom key. The payload's figures come from protobuf in Python; when a payload lacks
- * them they are computed here the same way.
+ * Bytes per custom key: the payload's figures, from protobuf in Python (trimmed keys included).
+ * Only a payload that lacks them has them computed here, the same way.
  */
 function customSizes(payload: TemplatePayload): [string, number][] {
-  const custom = payload.template.custom ?? {};
   const given = payload.size.custom;
-  return Object.keys(custom).map(key => [key, given?.[key] ?? customKeySize(key, custom[key] as JsonValue)]);
+  if (given && Object.keys(given).length) {
+    return Object.entries(given);
+  }
+  const custom = payload.template.custom ?? {};
+  return Object.keys(custom).map(key => [key, customKeySize(key, custom[key] as JsonValue)]);
+}
+
+/** Keys the saved copy left out of `template.custom`. */
+function trimmedKeys(payload: TemplatePayload): Set<string> {
+  const custom = payload.template.custom ?? {};
+  return new Set(Object.keys(payload.size.custom ?? {}).filter(key => !(key in custom)));
+}
+
+/** Custom keys (and their bytes) that the payload's size figures do not list one by one. */
+function beyondListed(payload: TemplatePayload): [number, number] {
+  const trimmed = payload.trimmed ?? {};
+  const listed = Object.keys(payload.size.custom ?? {}).length;
+  return [Math.max(0, (trimmed.custom_keys ?? listed) - listed), trimmed.size_custom_bytes_left_out ?? 0];
 }
 
 function sizePane(payload: TemplatePayload): HTMLElement {
@@ -242,7 +268,8 @@ function sizePane(payload: TemplatePayload): HTMLElement {
     {},
     meter(payload),
     bars(Object.entries(payload.size.fields), 'bytes per field', 'jp-ShimTask-fieldBars'),
-    bars(customSizes(payload), 'bytes per custom key', 'jp-ShimTask-customBars') ?? h('p', {}, 'no ', code('custom'), ' payload')
+    bars(customSizes(payload), 'bytes per custom key', 'jp-ShimTask-customBars', trimmedKeys(payload), beyondListed(payload)) ??
+      h('p', {}, 'no ', code('custom'), ' payload')
   );
   return h('div', { class: 'jp-ShimTask-sizePane' }, left, findings(payload));
 }
@@ -250,14 +277,15 @@ function sizePane(payload: TemplatePayload): HTMLElement {
 /** The whole view; `tab` chooses the pane shown first (default: Custom when there is one). */
 export function templateView(payload: TemplatePayload, tab?: string): HTMLElement {
   const custom = payload.template.custom ?? {};
-  const hasCustom = Object.keys(custom).length > 0;
+  const trimmedRows = payload.trimmed?.custom_rows ?? [];
+  const hasCustom = Object.keys(custom).length > 0 || trimmedRows.length > 0;
   const panes: [string, () => HTMLElement][] = [
     ['Interface', () => interfacePane(payload)],
     [
       'Custom',
       () =>
         hasCustom
-          ? new CustomTreeView(new CustomTree(custom)).node
+          ? new CustomTreeView(new CustomTree(custom, trimmedRows, payload.trimmed?.custom_bytes)).node
           : h('p', {}, 'no ', code('custom'), ' payload: the executor gets an empty ', code('tt.custom'))
     ],
     ['Container', () => containerPane(payload)],

@@ -86,6 +86,7 @@ class LabServer:
     process: subprocess.Popen
     log: Path
     env: dict[str, str]  # the server's environment: run `jupyter` commands that see what it sees
+    home_page: str = "lab"  # a page that sets the XSRF cookie: "lab" for JupyterLab, "tree" for Notebook 7
     _cookies: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar, repr=False)
     _xsrf: str | None = field(default=None, repr=False)
 
@@ -99,7 +100,7 @@ class LabServer:
         Requests carry the server's XSRF cookie and header, as JupyterLab's own do.
         """
         if self._xsrf is None:
-            with self._opener.open(f"{self.url}lab", timeout=60) as response:
+            with self._opener.open(f"{self.url}{self.home_page}", timeout=60) as response:
                 response.read()
             self._xsrf = next(cookie.value for cookie in self._cookies if cookie.name == "_xsrf")
         data = None if body is None else json.dumps(body).encode()
@@ -180,6 +181,7 @@ def lab_settings(config_dir: Path) -> None:
                     "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
                     "expose_app_in_browser": True,  # window.jupyterapp, to run commands from tests
                 },
+                "JupyterNotebookApp": {"expose_app_in_browser": True},  # the same in Notebook 7
             }
         )
     )
@@ -193,6 +195,30 @@ def lab_server() -> Iterator[LabServer]:
     """One real ``jupyter lab`` for the session; stopped with all its kernels at the end."""
     if shutil.which("jupyter-lab") is None and not _importable("jupyterlab"):
         missing("JupyterLab is not installed")
+    with running_server("jupyterlab") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def notebook7_server() -> Iterator[LabServer]:
+    """One real Notebook 7 server (``jupyter notebook``) for the session."""
+    if not _importable("notebook"):
+        missing("Notebook 7 is not installed (pip install 'notebook>=7')")
+    with running_server("notebook") as server:
+        yield server
+
+
+@pytest.fixture
+def notebook7(notebook7_server: LabServer) -> Iterator[LabServer]:
+    """The session's Notebook 7 server; the kernels a test started are shut down after it."""
+    yield notebook7_server
+    if notebook7_server.process.poll() is None:
+        notebook7_server.shutdown_kernels()
+
+
+@contextlib.contextmanager
+def running_server(app_module: str) -> Iterator[LabServer]:
+    """``python -m <app_module>`` (jupyterlab or notebook) on a free port, with its own folders."""
     home = Path(tempfile.mkdtemp(prefix="shimtask-lab-"))
     root, config_dir = home / "root", home / "config"
     for name in ("root", "config", "data", "runtime", "ipython", "workspace", "tmp"):
@@ -218,7 +244,7 @@ def lab_server() -> Iterator[LabServer]:
     command = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        app_module,
         "--ip=127.0.0.1",
         f"--port={port}",
         "--port-retries=0",
@@ -228,7 +254,15 @@ def lab_server() -> Iterator[LabServer]:
         process = subprocess.Popen(
             command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT
         )
-    server = LabServer(url=f"http://127.0.0.1:{port}/", root=root, home=home, process=process, log=log, env=env)
+    server = LabServer(
+        url=f"http://127.0.0.1:{port}/",
+        root=root,
+        home=home,
+        process=process,
+        log=log,
+        env=env,
+        home_page="lab" if app_module == "jupyterlab" else "tree",
+    )
     try:
         wait_until_ready(server)
         yield server

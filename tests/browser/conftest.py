@@ -4,6 +4,8 @@ from browser_lab import (  # noqa: F401
     browser,
     lab,
     lab_server,
+    notebook7,
+    notebook7_server,
     open_lab,
     page,
     pytest_collection_modifyitems,
