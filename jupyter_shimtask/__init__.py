@@ -17,6 +17,7 @@ _API = {
     "check": "fidelity",
     "run": "runners",
     "outputs_by_name": "outputs",
+    "user_error": "retryable",
     "ShimTaskError": "errors",
     "inspect": "inspector",
     "diff": "diffing",
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .inspector import inspect
     from .outputs import outputs_by_name
     from .registration import package, register
+    from .retryable import user_error
     from .runners import run
     from .template import load_template, save_template, serialize, size_report
 
@@ -69,4 +71,5 @@ __all__ = [
     "save_template",
     "serialize",
     "size_report",
+    "user_error",
 ]

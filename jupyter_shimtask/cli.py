@@ -23,6 +23,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--image", help="image for --mode image (default: the template's own)")
     run.add_argument("--engine", choices=("docker", "podman"))
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="GROUP/KEY",
+        help="a secret the template requests; its value comes from $SHIMTASK_SECRET_GROUP_KEY or a hidden prompt",
+    )
+    run.add_argument("--no-retries", action="store_true", help="stop after the first attempt")
 
     size = commands.add_parser("size", help="bytes of the template, per field and per custom key")
     size.add_argument("template")
@@ -46,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .platform.secrets import secret_values
     from .runners import run
 
     try:
@@ -64,6 +73,8 @@ def _run(args: argparse.Namespace) -> int:
         engine=args.engine,
         warm=False,  # one run per process: a warm worker would only add its start-up
         on_log=None if args.json else sys.stderr.write,
+        secrets=secret_values(args.secret),
+        retries=not args.no_retries,
     )
     if args.json:
         print(json.dumps(_result_document(result), indent=2, default=str))
@@ -82,6 +93,10 @@ def _result_document(result: Any) -> dict[str, Any]:
         "outputs": {name: _jsonable(value) for name, value in result.outputs.items()},
         "error": None if error is None else vars(error),
         "notes": result.notes,
+        "attempts": [
+            {"error": None if a.error is None else vars(a.error), "seconds": round(a.seconds, 3), "next": a.next}
+            for a in result.attempts
+        ],
         "workdir": str(result.workdir) if result.workdir else None,
     }
 

@@ -34,6 +34,23 @@ class ShimTask(Configurable):
     )
     warm_idle = Float(600.0, help="Seconds an idle warm worker lives before it exits.").tag(config=True)
     parallelism = Int(help="Workflow nodes that run at once (default: the number of cores).").tag(config=True)
+    project = Unicode("flytesnacks", help="Execution project runs get (FLYTE_INTERNAL_EXECUTION_PROJECT).").tag(
+        config=True
+    )
+    domain = Unicode("development", help="Execution domain runs get (FLYTE_INTERNAL_EXECUTION_DOMAIN).").tag(
+        config=True
+    )
+    system_retries = Int(
+        3, help="Retries of SYSTEM errors (flytepropeller node-config max-node-retries-system-failures)."
+    ).tag(config=True)
+    ignore_retry_cause = Bool(
+        False, help="Count every failure against the task's retries (flytepropeller node-config ignore-retry-cause)."
+    ).tag(config=True)
+    secrets_path = Unicode(
+        "",
+        help="Local secrets for runs: a folder of <group>/<key> files (the layout the platform mounts) "
+        'or a JSON/YAML file of {"group/key": "value"}. Only secrets a template requests are handed over.',
+    ).tag(config=True)
 
     @default("workspace")
     def _default_workspace(self) -> str:

@@ -30,8 +30,10 @@ OWN_CODES = {
     "MissingOutputs": "on the platform the node fails: a declared output is missing from outputs.pb",
     "NoOutputs": "on the platform the node fails: the task wrote neither outputs nor an error document",
     "OutputDecode": "on the platform a downstream node fails reading these outputs",
-    "Timeout": "on the platform the task's timeout fails the attempt and it is retried from the task's retries",
-    "OOMKilled": "on the platform the pod is OOM-killed and the attempt is retried from the system budget",
+    "Timeout": "the timeout given to this run stopped it; on the platform only the task's own timeout applies",
+    "TimeoutExpired": "on the platform the task's timeout fails the attempt and it is retried from the task's retries",
+    "OOMKilled": "on the platform the pod is OOM-killed, a USER failure retried from the task's retries",
+    "SecretNotRequested": "on the platform the secret is not mounted either: the read fails on every attempt",
     "WorkerDied": "a local warm worker died; the platform starts one pod per attempt and is not affected",
     "WorkerFailed": "a local warm worker failed; the platform starts one pod per attempt and is not affected",
 }
@@ -141,7 +143,7 @@ def kind_meaning(error: RunError) -> str:
         return (
             "SYSTEM, recoverable: pyflyte-execute files every exception an executor raises this way; the platform "
             "retries it from its own system budget (max-node-retries-system-failures, 3 by default), not from the "
-            "task's retries. Raise FlyteUserRuntimeException(exc) to make it a USER error"
+            "task's retries. Raise jupyter_shimtask.user_error(exc) for a USER error the task's retries cover"
         )
     if error.kind == "SYSTEM":
         return "SYSTEM, not recoverable: the platform fails the node at once, without a retry"

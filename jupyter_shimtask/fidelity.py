@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from .platform.findings import platform_findings
 from .template import as_template, default_serialization_settings, executor_path, serialize, size_report
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ def check(task_or_template: Any, template: TaskTemplate | None = None) -> list[F
                 "protobuf map order, which changes per process; return outputs_by_name(tt, ...) instead",
             )
         )
+    findings += platform_findings(template, task)
     report = size_report(template)
     if report.status != "ok":
         limit = report.over_bytes if report.status == "over" else report.warn_bytes

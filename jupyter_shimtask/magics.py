@@ -76,6 +76,15 @@ class ShimTaskMagics(Magics):
     )
     @argument("--engine", choices=("docker", "podman"), help="Container engine for --mode image and build.")
     @argument("--tag", help="With build: the image to build.")
+    @argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="GROUP/KEY",
+        help="With run: give it a secret the template requests; the value comes from $SHIMTASK_SECRET_GROUP_KEY "
+        "or a hidden prompt, never from this line.",
+    )
+    @argument("--no-retries", dest="no_retries", action="store_true", help="With run: stop after the first attempt.")
     @argument("--inputs-from", dest="inputs_from", help="A Python expression giving a dict of inputs.")
     @argument("--save", help="With template: also write it to this .pb, .json or .yaml file.")
     @argument("--to", help="With export: the package folder; with package: the .tgz (default flyte-package.tgz).")
@@ -114,6 +123,7 @@ class ShimTaskMagics(Magics):
 
     def _run(self, args: Any) -> Any:
         from .literals import parse_inputs
+        from .platform.secrets import secret_values
         from .runners import run
         from .views import log_sink
         from .workflows import is_workflow
@@ -137,6 +147,8 @@ class ShimTaskMagics(Magics):
                 engine=args.engine,
                 warm=False if args.cold else None,
                 on_log=logs.write,
+                secrets=secret_values(args.secret),
+                retries=not args.no_retries,
             )
         finally:
             logs.close()

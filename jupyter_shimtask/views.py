@@ -127,11 +127,14 @@ def failure_text(result: RunResult, fold: bool = True) -> str:
 
 def run_text(result: RunResult) -> str:
     """``str(result)``: plain lines for terminals and the CLI."""
+    retried = len(getattr(result, "attempts", None) or ()) > 1
     if result.ok:
         head = f"{result.task_name or 'task'} [{result.mode}] ok in {result.seconds:.2f}s"
+        head += f" after {len(result.attempts)} attempts" if retried else ""
         body = [head, *(f"  {name} = {value!r}" for name, value in result.outputs.items())]
     else:
         body = [failure_text(result)]
+    body += [f"  {attempt}" for attempt in result.attempts] if retried else []
     body += [f"  note: {note}" for note in result.notes]
     if result.workdir:
         body.append(f"  kept: {result.workdir}")
@@ -156,6 +159,8 @@ def run_html(result: RunResult, *, detail_open: bool = False) -> str:
         parts.append(f'<table class="shimtask-outputs">{rows}</table>' if rows else "")
     else:
         parts.append(_failure_body_html(result, detail_open))
+    if len(getattr(result, "attempts", None) or ()) > 1:
+        parts += [f'<div class="shimtask-note">{html.escape(str(attempt))}</div>' for attempt in result.attempts]
     parts += [f'<div class="shimtask-note">note: {html.escape(note)}</div>' for note in result.notes]
     if result.workdir:
         parts.append(f"<div>kept: <code>{html.escape(str(result.workdir))}</code></div>")

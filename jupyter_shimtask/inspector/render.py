@@ -123,6 +123,12 @@ def container_html(payload: dict[str, Any]) -> str:
     return f'<div class="shimtask-insp">{"".join(parts)}</div>'
 
 
+def platform_html(rows: list[tuple[str, str]]) -> str:
+    """The pod's secrets (names only), retries and timeout, and what a run in this kernel does with them."""
+    table = _table([(name, html.escape(text)) for name, text in rows])
+    return f'<div class="shimtask-insp"><p><b>in the pod, and in a run here</b></p>{table}</div>'
+
+
 def metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
     runtime = metadata.get("runtime", {})
     cache = "off"

@@ -175,6 +175,8 @@ def main() -> None:
     # flytekit makes folders when it is imported; they belong in the worker's folder, removed with it
     tempfile.tempdir = os.path.join(os.path.dirname(socket_path), "tmp")
     os.makedirs(tempfile.tempdir, exist_ok=True)
+    # flytekit picks its log format at import by whether this is set; every run sets it (as every pod has it)
+    os.environ.setdefault("FLYTE_INTERNAL_EXECUTION_ID", "warm-worker")
     import shimtask_probe  # noqa: F401
     from flytekit.bin.entrypoint import execute_task_cmd  # noqa: F401  (the point: import once)
 

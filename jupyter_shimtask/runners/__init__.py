@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import settings
 from ..errors import ShimTaskError
 from ..failures import recorded
-from .base import LogSink, Prepared, RunError, RunResult, prepare
+from ..platform import PodSpec, pod_spec
+from ..platform.secrets import Redactor, unrequested_read
+from .base import Attempt, LogSink, Prepared, RunError, RunResult, prepare
 from .subprocess import executable
 
 if TYPE_CHECKING:
@@ -29,6 +34,8 @@ def run(
     engine: str | None = None,
     warm: bool | None = None,
     on_log: LogSink | None = None,
+    secrets: Mapping[str, str] | None = None,
+    retries: bool = True,
     **workflow_options: Any,
 ) -> RunResult | WorkflowResult:
     """Run the executor the template names, on ``inputs``; outputs come back as Python values.
@@ -46,10 +53,19 @@ def run(
     A workflow (``@workflow``, ``ImperativeWorkflow`` or launch plan) runs node by node, each
     node as the platform runs it; see ``jupyter_shimtask.workflows.run_workflow`` (which also
     takes ``modes``, ``images``, ``cache`` and ``parallelism``) and its ``WorkflowResult``.
+
+    Every attempt runs in the pod the platform would give it (``jupyter_shimtask.platform``): Flyte's
+    execution variables, the requested ``secrets`` (``{"group/key": value}``, over
+    ``ShimTask.secrets_path``) as the secret webhook delivers them, and the task's ``timeout``
+    (``timeout=`` may only make it stricter). Failed attempts are retried by flytepropeller's rules
+    (``ShimTask.system_retries``, ``ShimTask.ignore_retry_cause``); ``retries=False`` stops after the
+    first attempt. ``result.attempts`` lists each attempt.
     """
     from ..workflows import is_workflow, run_workflow
 
     if is_workflow(task_or_template) or workflow_options:
+        if secrets or not retries:
+            raise ShimTaskError("secrets= and retries= apply to task runs; a workflow's nodes run without them")
         options = dict(mode=mode, timeout=timeout, keep=keep, image=image, engine=engine, warm=warm, on_log=on_log)
         return run_workflow(task_or_template, inputs, **options, **workflow_options)
     config = settings()
@@ -62,9 +78,43 @@ def run(
     keep = config.keep if keep is None else keep
     warm = config.warm if warm is None else warm
     prepared = prepare(task_or_template, inputs, runs_folder(mode, warm))
-    return execute(
-        prepared, mode=mode, keep=keep, timeout=timeout, on_log=on_log, image=image, engine=engine, warm=warm
-    )
+    try:
+        spec = pod_spec(prepared.template, config, secrets=secrets, timeout=timeout)
+    except BaseException:
+        prepared.folder.remove(keep=False)
+        raise
+    sink = Redactor(spec.redact.values, on_log) if on_log else None
+    options = {"mode": mode, "keep": keep, "image": image, "engine": engine, "warm": warm}
+    started = time.perf_counter()
+    attempts: list[Attempt] = []
+    errors: list[RunError] = []
+    while True:
+        pod = spec.attempt(len(attempts))
+        try:
+            with pod.delivered(in_container=mode == "image") as delivered:
+                prepared = replace(prepared, pod=delivered)
+                result = execute(
+                    prepared, timeout=delivered.timeout_seconds(), on_log=sink.write if sink else None, **options
+                )
+        finally:
+            if sink:
+                sink.flush()
+        result = _as_platform_reports(result, spec)
+        if result.ok:
+            attempts.append(Attempt(pod.attempt, None, result.seconds, workdir=result.workdir))
+            break
+        assert result.error is not None
+        errors.append(result.error)
+        retry = spec.retry.after(errors) if retries else None
+        next_step = retry.describe() if retry else ""
+        attempts.append(Attempt(pod.attempt, result.error, result.seconds, next_step, result.workdir))
+        if retry is None or not retry.again:
+            break
+        prepared = prepare(task_or_template, inputs, runs_folder(mode, warm))
+    result.attempts = attempts
+    result.seconds = time.perf_counter() - started
+    result.notes += _retry_notes(spec, attempts, mode)
+    return result
 
 
 def runs_folder(mode: str, warm: bool) -> Path | None:
@@ -104,4 +154,49 @@ def execute(
     )
 
 
-__all__ = ["RunError", "RunResult", "executable", "run"]
+def _as_platform_reports(result: RunResult, spec: PodSpec) -> RunResult:
+    """The attempt's failure as the platform records it, with no secret value in its text, logs or kept folder."""
+    error = result.error
+    if error is not None and error.code == "Timeout" and spec.timeout is not None:
+        if spec.timeout.source == "task":
+            error = RunError(
+                "USER",
+                "TimeoutExpired",
+                f"task execution timeout [{spec.timeout.seconds:g}s] expired: {spec.timeout.describe()} "
+                f"stopped the attempt; raise the task's timeout= if it needs longer",
+                error.message,
+                recoverable=True,
+            )
+        else:
+            error = replace(error, message=f"{error.message} ({spec.timeout.describe()})")
+    if error is not None:
+        error = unrequested_read(error, list(spec.requests), spec.unrequested) or error
+        error = replace(error, message=spec.redact(error.message), detail=spec.redact(error.detail))
+    result.error = error
+    result.logs = spec.redact(result.logs)
+    if result.workdir is not None:
+        spec.redact.scrub_folder(result.workdir)
+    return result
+
+
+def _retry_notes(spec: PodSpec, attempts: list[Attempt], mode: str) -> list[str]:
+    notes = []
+    retried = [attempt.next for attempt in attempts if attempt.next.startswith("retried")]
+    from_system = sum("system budget" in text for text in retried)
+    task_retries = spec.retry.task_retries
+    if from_system and not spec.retry.ignore_retry_cause:
+        notes.append(
+            f"{from_system} of {len(retried)} retries came from the platform's system budget "
+            f"(ShimTask.system_retries = {spec.retry.system_retries}, propeller's max-node-retries-system-failures): "
+            f"the executor's errors left pyflyte-execute as SYSTEM errors, so the task's retries={task_retries} "
+            "did not apply; raise jupyter_shimtask.user_error(...) for errors its retries should cover"
+        )
+    if spec.timeout is not None and spec.timeout.source == "task" and mode == "process":
+        notes.append(
+            f"{spec.timeout.describe()} is not enforced in process mode (a run in this interpreter cannot be "
+            "stopped); mode subprocess or image enforces it"
+        )
+    return notes
+
+
+__all__ = ["Attempt", "RunError", "RunResult", "executable", "run"]

@@ -25,6 +25,8 @@ from ..template import as_template, executor_path, serialize
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
+    from ..platform import Pod
+
 LogSink = Callable[[str], None]
 ErrorKind = Literal["USER", "SYSTEM"]
 PROBE_DIR = Path(__file__).resolve().parent.parent / "probe"
@@ -45,6 +47,22 @@ class RunError:
         return f"{label}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a run: its error (None when it succeeded), its seconds, and what the platform did next."""
+
+    number: int
+    error: RunError | None
+    seconds: float
+    next: str = ""  # which budget a retry came from, or why there was none
+    workdir: Path | None = None  # the attempt's run folder, when kept
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.error is None else str(self.error)
+        text = f"attempt {self.number}: {outcome} ({self.seconds:.2f}s)" + (f"; {self.next}" if self.next else "")
+        return text + (f"; kept: {self.workdir}" if self.workdir else "")
+
+
 @dataclass
 class RunResult:
     ok: bool
@@ -56,6 +74,7 @@ class RunResult:
     mode: str
     task_name: str = ""
     notes: list[str] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     literals: Any = None  # the outputs.pb LiteralMap of a successful run (workflows pass it on)
 
     def __str__(self) -> str:
@@ -155,6 +174,7 @@ class Prepared:
     folder: RunFolder
     args: list[str]
     executor: str
+    pod: Pod | None = None  # what the platform puts around this attempt (variables, secrets); modes apply it
 
     @property
     def env(self) -> dict[str, str]:

@@ -147,6 +147,8 @@ def _run_warm(
     """The run as a request to the warm container's worker; raises WorkerFailure if none can start."""
     read_only = read_only_roots(prepared, facts)
     env = container_env(prepared, facts, read_only)
+    if prepared.pod is not None:
+        env.update(prepared.pod.container_env())
     prepared.folder.raw.mkdir(parents=True, exist_ok=True)
     log = prepared.folder.root / "run.log"
     request = {
@@ -183,6 +185,8 @@ def warm_refusal(prepared: Prepared, facts: ImageFacts, command: list[str]) -> s
     """Why this run needs a container of its own, if it does."""
     if resource_args(prepared):
         return "the template sets resource limits, which apply to a whole container (and tell OOM kills apart)"
+    if prepared.pod is not None and prepared.pod.container_mounts():
+        return "the template requests secrets, which a container of the run's own mounts where the platform does"
     if Path(command[0]).name != "pyflyte-execute":
         return f"the template runs {command[0]}, not pyflyte-execute"
     if facts.entrypoint and not prepared.template.container.command:
@@ -257,9 +261,13 @@ def create_args(
     settings().modules_dir.mkdir(parents=True, exist_ok=True)
     read_only = read_only_roots(prepared, facts)
     mounts = same_path_mounts([folder.root, folder.raw], read_only)
+    env = container_env(prepared, facts, read_only)
+    if prepared.pod is not None:
+        mounts.update(prepared.pod.container_mounts())
+        env.update(prepared.pod.container_env())
     arguments = ["create", "--name", name, *engine.labels(), "--pull", "never", *engine.user_args()]
     arguments += volume_args(mounts)
-    for key, value in container_env(prepared, facts, read_only).items():
+    for key, value in env.items():
         arguments += ["--env", f"{key}={value}"]
     arguments += resource_args(prepared)
     if prepared.template.container.command:

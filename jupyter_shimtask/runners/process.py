@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
+from ..platform.env import environment
 from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, finish, host_command, import_roots
 from .subprocess import ctrl_c_interrupts, not_on_path, startup_difference
 
@@ -98,7 +99,13 @@ def run_in_process(prepared: Prepared, *, keep: bool, on_log: LogSink | None = N
         TypeEngine._LITERAL_CACHE.clear()
         # Ctrl-C raises KeyboardInterrupt (flytekit's own SIGINT handler would exit, which reads as NoOutputs);
         # click turns it into Abort, which is turned back.
-        with ctrl_c_interrupts(), _isolated(prepared, buffer, on_log), contextlib.suppress(SystemExit):
+        pod_env = prepared.pod.env() if prepared.pod else {}
+        with (
+            ctrl_c_interrupts(),
+            _isolated(prepared, buffer, on_log),
+            environment(pod_env),
+            contextlib.suppress(SystemExit),
+        ):
             try:
                 execute_task_cmd.main(args=prepared.args[1:], prog_name=prepared.args[0], standalone_mode=False)
             except Abort:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..config import settings
 from ..errors import ShimTaskError
+from ..platform import is_run_time
 from .base import (
     PROBE_DIR,
     LogSink,
@@ -154,6 +155,8 @@ def run_in_subprocess(
                 f"(ShimTask.workspace) and a notebook folder whose paths have no {os.pathsep!r}"
             )
         env = child_env(prepared, python_path=python_path, tmp=str(prepared.folder.tmp))
+        if prepared.pod is not None:
+            env.update(prepared.pod.env())
     except BaseException:
         prepared.folder.remove(keep=False)
         raise
@@ -186,7 +189,7 @@ def run_in_subprocess(
 def cold_only(env: Mapping[str, str], worker_env: Mapping[str, str] = os.environ) -> str | None:
     """Why a warm worker (started with ``worker_env``) would not behave like a fresh process for ``env``."""
     for name in env:
-        if name.startswith(("FLYTE_", "_F_")) and worker_env.get(name) != env[name]:
+        if name.startswith(("FLYTE_", "_F_")) and not is_run_time(name) and worker_env.get(name) != env[name]:
             return f"the template sets {name}, which flytekit reads when it is imported"
     return None
 

@@ -1,0 +1,156 @@
+"""What ``check`` can tell, from the template alone, about the pod the platform will give it."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .secrets import SECRETS_MOUNT, requested
+
+if TYPE_CHECKING:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+
+    from ..fidelity import Finding
+
+USER_ERROR_MARKERS = ("FlyteUserRuntimeException", "user_error")
+
+
+def platform_findings(template: TaskTemplate, task: Any = None) -> list[Finding]:
+    return [*_retry_findings(template, task), *_secret_findings(template), *_resource_findings(template)]
+
+
+def _retry_findings(template: TaskTemplate, task: Any) -> list[Finding]:
+    from ..fidelity import Finding
+
+    retries = template.metadata.retries.retries
+    if not retries or _raises_user_errors(task):
+        return []
+    return [
+        Finding(
+            "retries-never-apply",
+            "metadata.retries",
+            f"retries={retries} covers USER errors only, but whatever a ShimTaskExecutor raises leaves "
+            "pyflyte-execute as a SYSTEM error, which the platform retries from its own budget "
+            "(max-node-retries-system-failures, 3 by default) instead; raise jupyter_shimtask.user_error(...) "
+            "(FlyteUserRuntimeException around flytekit.exceptions.user.FlyteRecoverableException) for errors "
+            "the task's retries should cover",
+        )
+    ]
+
+
+def _raises_user_errors(task: Any) -> bool:
+    executor_type = getattr(task, "executor_type", None)
+    if executor_type is None:
+        return False
+    try:
+        source = inspect.getsource(executor_type)
+    except (OSError, TypeError):
+        return False
+    return any(marker in source for marker in USER_ERROR_MARKERS)
+
+
+def _secret_findings(template: TaskTemplate) -> list[Finding]:
+    from google.protobuf import json_format
+
+    from ..fidelity import Finding
+
+    requests = requested(template)
+    findings = []
+    names = {request.name.lower() for request in requests}
+    for path, group, key in _secret_references(json_format.MessageToDict(template.custom), "custom"):
+        name = f"{group}/{key}" if group else key
+        if name.lower() not in names:
+            findings.append(
+                Finding(
+                    "secret-not-requested",
+                    path,
+                    f"custom names secret {name}, which the template does not request, so the platform will not "
+                    f"mount it and reading it fails; add secret_requests=[Secret(group={group!r}, key={key!r})] "
+                    "to the task",
+                    "error",
+                )
+            )
+    for index, request in enumerate(requests):
+        path = f"security_context.secrets[{index}]"
+        if not request.group:
+            findings.append(
+                Finding(
+                    "secret-without-group",
+                    path,
+                    f"secret {request.key} has no group; the platform's Kubernetes secret injector needs both "
+                    "group and key and refuses the pod",
+                )
+            )
+        elif request.group_version and request.as_file:
+            findings.append(
+                Finding(
+                    "secret-group-version",
+                    path,
+                    f"secret {request.name} has group_version {request.group_version!r}: flytekit looks for "
+                    f"{SECRETS_MOUNT}/{request.group.lower()}/{request.group_version.lower()}/{request.key.lower()}, "
+                    f"but the Kubernetes secret injector mounts {SECRETS_MOUNT}/{request.file}",
+                )
+            )
+    return findings
+
+
+def _secret_references(value: Any, path: str) -> list[tuple[str, str, str]]:
+    """flytekit ``Secret``s serialized into ``custom`` (dicts with a string ``group`` and ``key``), as plugins do."""
+    if isinstance(value, dict):
+        group, key = value.get("group"), value.get("key")
+        if "group" in value and isinstance(group, (str, type(None))) and isinstance(key, str) and key:
+            return [(path, group or "", key)]
+        return [hit for key, item in value.items() for hit in _secret_references(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [hit for index, item in enumerate(value) for hit in _secret_references(item, f"{path}[{index}]")]
+    return []
+
+
+def _resource_findings(template: TaskTemplate) -> list[Finding]:
+    from flyteidl.core.tasks_pb2 import Resources
+
+    from ..fidelity import Finding
+    from ..runners.image import quantity
+
+    findings = []
+    resources = template.container.resources
+    for side in ("requests", "limits"):
+        for entry in getattr(resources, side):
+            path = f"container.resources.{side}"
+            name = Resources.ResourceName.Name(entry.name).lower()
+            if entry.name == Resources.GPU:
+                findings.append(
+                    Finding(
+                        "resources-gpu",
+                        path,
+                        f"gpu={entry.value}: local runs get no GPU (image mode passes no --gpus), so code that needs "
+                        "one fails here or falls back to the CPU",
+                    )
+                )
+            elif entry.name in (Resources.STORAGE, Resources.EPHEMERAL_STORAGE):
+                findings.append(
+                    Finding(
+                        "resources-storage",
+                        path,
+                        f"{name}={entry.value} is not enforced by local runs; the platform evicts a pod that "
+                        "writes more",
+                    )
+                )
+            elif entry.name == Resources.CPU and side == "limits":
+                cores = os.cpu_count() or 1
+                try:
+                    wanted = quantity(entry.value)
+                except Exception:
+                    continue
+                if wanted > Decimal(cores):
+                    findings.append(
+                        Finding(
+                            "resources-cpu",
+                            path,
+                            f"cpu={entry.value} is more than this machine's {cores} cores; image mode caps it "
+                            f"at {cores}, so a run here is slower than the pod",
+                        )
+                    )
+    return findings
