@@ -52,14 +52,13 @@ def _raises_user_errors(task: Any) -> bool:
 
 
 def _secret_findings(template: TaskTemplate) -> list[Finding]:
-    from google.protobuf import json_format
-
     from ..fidelity import Finding
+    from ..template import template_to_dict
 
     requests = requested(template)
     findings = []
     names = {request.name.lower() for request in requests}
-    for path, group, key in _secret_references(json_format.MessageToDict(template.custom), "custom"):
+    for path, group, key in _secret_references(template_to_dict(template).get("custom", {}), "custom"):
         name = f"{group}/{key}" if group else key
         if name.lower() not in names:
             findings.append(
