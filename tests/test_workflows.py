@@ -399,3 +399,17 @@ def test_cache_key_as_the_catalog_keys_it() -> None:
     bumped.metadata.discovery_version = "1"
     bumped.metadata.cache_ignore_input_vars.append("x")
     assert key(bumped, x=frame("/a", "one")) == key(bumped, x=frame("/a", "two"))
+
+
+def test_every_node_runs_in_the_platforms_pod(workspace: ShimTask) -> None:
+    result = run(w.in_one_pod_each, {}, mode="subprocess")
+    assert result.ok, result.error
+    steady, flaky = result.outputs.values()
+    execution, workflow, attempt = steady.split("|")
+    assert flaky.split("|") == [execution, workflow, "1"]  # one execution; the flaky node's second attempt
+    assert attempt == "0" and workflow.endswith(":development:workflow_tasks.in_one_pod_each")
+    assert execution.startswith("a") and len(execution) == 20
+    flaky_node = next(node for node in result.nodes.values() if len(node.attempts) == 2)
+    assert flaky_node.attempts[0].error.code and "retried" in flaky_node.attempts[0].next
+    once = run(w.in_one_pod_each, {}, mode="subprocess", retries=False)
+    assert not once.ok and "first attempt fails" in str(once.error)

@@ -175,3 +175,20 @@ def cached(a: int) -> int:
 @workflow
 def sleepy(seconds: float, marker_a: str, marker_b: str) -> tuple[float, float]:
     return sleeper(seconds=seconds, marker=marker_a), sleeper(seconds=seconds, marker=marker_b)
+
+
+@task(container_image=IMAGE, retries=1)
+def pod_variables(tag: str) -> str:
+    """What the pod tells the task; it fails its first attempt with an error the platform retries."""
+    from flytekit.exceptions.user import FlyteRecoverableException
+
+    attempt = os.environ["FLYTE_ATTEMPT_NUMBER"]
+    if tag == "flaky" and attempt == "0":
+        raise FlyteRecoverableException("first attempt fails")
+    execution, workflow = os.environ["FLYTE_INTERNAL_EXECUTION_ID"], os.environ["FLYTE_INTERNAL_EXECUTION_WORKFLOW"]
+    return "|".join([execution, workflow, attempt])
+
+
+@workflow
+def in_one_pod_each() -> tuple[str, str]:
+    return pod_variables(tag="steady"), pod_variables(tag="flaky")

@@ -52,18 +52,19 @@ def new_execution_id() -> str:
 
 
 def execution_env(
-    template: TaskTemplate, *, execution_id: str, project: str, domain: str, attempt: int
+    template: TaskTemplate, *, execution_id: str, project: str, domain: str, attempt: int, workflow: str | None = None
 ) -> dict[str, str]:
-    """The plugin's variables for ``attempt`` of a single-task execution of ``template``.
+    """The plugin's variables for ``attempt`` of ``template`` in the execution ``execution_id``.
 
-    A single task runs in the workflow flyteadmin wraps around it (``.flytegen.<task>``, in the
-    task's project and domain); the execution's own project and domain are where it was launched.
+    ``workflow`` is the workflow a node belongs to; a single task runs in the workflow flyteadmin
+    wraps around it (``.flytegen.<task>``, in the task's project and domain). The execution's own
+    project and domain are where it was launched.
     """
     task = template.id
     task_project = task.project or project
     task_domain = task.domain or domain
     return {
-        "FLYTE_INTERNAL_EXECUTION_WORKFLOW": f"{task_project}:{task_domain}:.flytegen.{task.name}",
+        "FLYTE_INTERNAL_EXECUTION_WORKFLOW": f"{task_project}:{task_domain}:{workflow or '.flytegen.' + task.name}",
         "FLYTE_INTERNAL_EXECUTION_ID": execution_id,
         "FLYTE_INTERNAL_EXECUTION_PROJECT": project,
         "FLYTE_INTERNAL_EXECUTION_DOMAIN": domain,

@@ -57,10 +57,16 @@ class PodSpec:
     timeout: Timeout | None
     retry: RetryPolicy
     redact: Redactor = field(repr=False, compare=False)
+    workflow: str | None = None  # the workflow a node runs in; None: a single-task execution
 
     def attempt(self, number: int) -> Pod:
         env = execution_env(
-            self.template, execution_id=self.execution_id, project=self.project, domain=self.domain, attempt=number
+            self.template,
+            execution_id=self.execution_id,
+            project=self.project,
+            domain=self.domain,
+            attempt=number,
+            workflow=self.workflow,
         )
         return Pod(self, number, env)
 
@@ -118,8 +124,13 @@ def pod_spec(
     *,
     secrets: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    execution_id: str | None = None,
+    workflow: str | None = None,
 ) -> PodSpec:
-    """The pod for a run of ``template``; raises SecretError when a requested secret was not given."""
+    """The pod for a run of ``template``; raises SecretError when a requested secret was not given.
+
+    ``execution_id`` and ``workflow`` place the run in a workflow's execution (its nodes share both).
+    """
     requests = requested(template)
     given = provided(secrets, config.secrets_path)
     handed, unrequested = hand_over(requests, given)
@@ -131,7 +142,7 @@ def pod_spec(
         limit = Timeout(timeout, "run", own)
     return PodSpec(
         template=template,
-        execution_id=new_execution_id(),
+        execution_id=execution_id or new_execution_id(),
         project=config.project,
         domain=config.domain,
         requests=tuple(requests),
@@ -140,6 +151,7 @@ def pod_spec(
         timeout=limit,
         retry=RetryPolicy(template.metadata.retries.retries, config.system_retries, config.ignore_retry_cause),
         redact=Redactor(given.values()),
+        workflow=workflow,
     )
 
 

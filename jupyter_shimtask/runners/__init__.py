@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,9 +64,8 @@ def run(
     from ..workflows import is_workflow, run_workflow
 
     if is_workflow(task_or_template) or workflow_options:
-        if secrets or not retries:
-            raise ShimTaskError("secrets= and retries= apply to task runs; a workflow's nodes run without them")
         options = dict(mode=mode, timeout=timeout, keep=keep, image=image, engine=engine, warm=warm, on_log=on_log)
+        options.update(secrets=secrets, retries=retries)
         return run_workflow(task_or_template, inputs, **options, **workflow_options)
     config = settings()
     mode = mode or config.mode
@@ -77,21 +76,54 @@ def run(
     timeout = timeout if timeout is not None else (config.timeout or None)
     keep = config.keep if keep is None else keep
     warm = config.warm if warm is None else warm
-    prepared = prepare(task_or_template, inputs, runs_folder(mode, warm))
+    return run_attempts(
+        lambda: prepare(task_or_template, inputs, runs_folder(mode, warm)),
+        Attempts(mode, keep, timeout, image, engine, warm, on_log, secrets, retries),
+    )
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """How to run the attempts of one task run (settings already resolved); ``workflow``/``execution_id``
+    place it in a workflow's execution."""
+
+    mode: str
+    keep: bool
+    timeout: float | None
+    image: str | None
+    engine: str | None
+    warm: bool
+    on_log: LogSink | None
+    secrets: Mapping[str, str] | None = None
+    retries: bool = True
+    execution_id: str | None = None
+    workflow: str | None = None
+
+
+def run_attempts(make_prepared: Callable[[], Prepared], how: Attempts) -> RunResult:
+    """Attempts in the platform's pod, retried by flytepropeller's rules; ``make_prepared`` gives each its run."""
+    prepared = make_prepared()
     try:
-        spec = pod_spec(prepared.template, config, secrets=secrets, timeout=timeout)
+        spec = pod_spec(
+            prepared.template,
+            settings(),
+            secrets=how.secrets,
+            timeout=how.timeout,
+            execution_id=how.execution_id,
+            workflow=how.workflow,
+        )
     except BaseException:
         prepared.folder.remove(keep=False)
         raise
-    sink = Redactor(spec.redact.values, on_log) if on_log else None
-    options = {"mode": mode, "keep": keep, "image": image, "engine": engine, "warm": warm}
+    sink = Redactor(spec.redact.values, how.on_log) if how.on_log else None
+    options = {"mode": how.mode, "keep": how.keep, "image": how.image, "engine": how.engine, "warm": how.warm}
     started = time.perf_counter()
     attempts: list[Attempt] = []
     errors: list[RunError] = []
     while True:
         pod = spec.attempt(len(attempts))
         try:
-            with pod.delivered(in_container=mode == "image") as delivered:
+            with pod.delivered(in_container=how.mode == "image") as delivered:
                 prepared = replace(prepared, pod=delivered)
                 result = execute(
                     prepared, timeout=delivered.timeout_seconds(), on_log=sink.write if sink else None, **options
@@ -105,15 +137,15 @@ def run(
             break
         assert result.error is not None
         errors.append(result.error)
-        retry = spec.retry.after(errors) if retries else None
+        retry = spec.retry.after(errors) if how.retries else None
         next_step = retry.describe() if retry else ""
         attempts.append(Attempt(pod.attempt, result.error, result.seconds, next_step, result.workdir))
         if retry is None or not retry.again:
             break
-        prepared = prepare(task_or_template, inputs, runs_folder(mode, warm))
+        prepared = make_prepared()
     result.attempts = attempts
     result.seconds = time.perf_counter() - started
-    result.notes += _retry_notes(spec, attempts, mode)
+    result.notes += _retry_notes(spec, attempts, how.mode)
     return result
 
 

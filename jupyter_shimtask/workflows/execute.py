@@ -14,14 +14,15 @@ import contextlib
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import settings
 from ..errors import ShimTaskError
-from ..runners import MODES, execute, runs_folder
+from ..platform.env import new_execution_id
+from ..runners import MODES, Attempts, run_attempts, runs_folder
 from ..runners.base import LogSink, RunError, RunResult, StopToken, new_raw_prefix, prepare_literals, stop_token
 from . import cache as catalog
 from .bindings import evaluate, resolve_all
@@ -48,6 +49,8 @@ class Options:
     cache: bool
     parallelism: int
     on_log: LogSink | None
+    secrets: Mapping[str, str] | None = None
+    retries: bool = True
 
     def mode_for(self, node_id: str, entry: TaskEntry) -> str:
         return _choose(self.modes, node_id, entry) or self.mode
@@ -101,6 +104,7 @@ class Execution:
         self.compiled = compiled
         self.options = options
         self.raw = raw
+        self.execution_id = new_execution_id()  # one execution: every node's attempts carry it
         self.root = Scope("", dict(inputs.literals))
         self.units: dict[str, Unit] = {}
         self.states: dict[str, NodeState] = {}
@@ -244,23 +248,29 @@ class Execution:
         started = time.perf_counter()
         try:
             with stop_token(self.token):
-                prepared = prepare_literals(
-                    entry.template,
-                    inputs,
-                    task=entry.task,
-                    executor=entry.import_path,
-                    runs_dir=runs_folder(mode, options.warm),
-                    raw=self.raw,
-                )
-                return execute(
-                    prepared,
+                how = Attempts(
                     mode=mode,
                     keep=options.keep,
                     timeout=options.timeout if mode != "process" else None,
-                    on_log=sink,
                     image=options.image_for(uid, entry),
                     engine=options.engine,
                     warm=options.warm,
+                    on_log=sink,
+                    secrets=options.secrets,
+                    retries=options.retries,
+                    execution_id=self.execution_id,
+                    workflow=self.compiled.name,
+                )
+                return run_attempts(
+                    lambda: prepare_literals(
+                        entry.template,
+                        inputs,
+                        task=entry.task,
+                        executor=entry.import_path,
+                        runs_dir=runs_folder(mode, options.warm),
+                        raw=self.raw,
+                    ),
+                    how,
                 )
         except ShimTaskError as error:
             failure = RunError("SYSTEM", type(error).__name__, str(error), error.detail)
@@ -427,6 +437,8 @@ def run_workflow(
     parallelism: int | None = None,
     on_log: LogSink | None = None,
     live: bool | None = None,
+    secrets: Mapping[str, str] | None = None,
+    retries: bool = True,
 ) -> WorkflowResult:
     """Run ``workflow`` (``@workflow``, ``ImperativeWorkflow`` or launch plan) node by node.
 
@@ -436,6 +448,8 @@ def run_workflow(
     (default ``ShimTask.parallelism``) run at once. Tasks with ``cache=True`` and a
     ``cache_version`` are served from the local cache on a repeat run unless ``cache=False``.
     ``live`` (default: in a Jupyter kernel) shows the node table in the cell while it runs.
+    Each node runs in the platform's pod as a single task does (``secrets``, retries unless
+    ``retries=False``, the task's timeout), all nodes in one execution (one execution id).
     """
     from .compile import compile_workflow
     from .inputs import workflow_inputs
@@ -458,6 +472,8 @@ def run_workflow(
         cache=cache,
         parallelism=parallelism or config.parallelism,
         on_log=on_log,
+        secrets=secrets,
+        retries=retries,
     )
     compiled = compile_workflow(workflow)
     raw = new_raw_prefix()
