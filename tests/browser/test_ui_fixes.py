@@ -298,7 +298,7 @@ def test_failed_run_leads_with_its_verdict(lab, open_lab, run_command, screensho
         [
             f"import sys\nsys.path.insert(0, {str(tests)!r})\nfrom sample_tasks import chatty",
             "%load_ext jupyter_shimtask",
-            "%shimtask run chatty name=lab --mode subprocess --cold",
+            "%shimtask run chatty name=lab --mode subprocess --cold --no-retries",
             "%shimtask why chatty",
         ],
     )
