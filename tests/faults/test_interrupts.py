@@ -148,6 +148,13 @@ def test_ctrl_c_in_a_script_interrupts_and_cleans_up(options: dict, tmp_path: Pa
     assert "interrupted" in out and "left: []" in out, out
 
 
+def running_containers(engine, owner: int) -> list[str]:
+    listed = engine.call(
+        "ps", "--filter", f"label=jupyter-shimtask.pid={owner}", "--filter", "status=running", "--format", "{{.Names}}"
+    )
+    return listed.stdout.split()
+
+
 @pytest.mark.parametrize("mode", ["subprocess", "docker", "podman"])
 def test_cold_runs_do_not_outlive_a_kernel_killed_with_sigkill(mode: str, tmp_path: Path) -> None:
     options = {"mode": "subprocess", "warm": False} if mode == "subprocess" else {"mode": "image", "warm": False}
@@ -162,7 +169,7 @@ def test_cold_runs_do_not_outlive_a_kernel_killed_with_sigkill(mode: str, tmp_pa
             assert time.monotonic() < deadline, "the run did not start"
             time.sleep(0.1)
     else:
-        while not engine.containers(pid):
+        while not running_containers(engine, pid):  # created is not enough: the kill must find it running
             assert time.monotonic() < deadline, "the container did not start"
             time.sleep(0.2)
     os.kill(pid, signal.SIGKILL)
