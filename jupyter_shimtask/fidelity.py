@@ -201,6 +201,11 @@ def _custom(task: Any) -> Any:
 
 
 def _executor_returns_by_name(task: Any) -> bool:
+    return executor_mentions(task, "outputs_by_name")
+
+
+def executor_mentions(task: Any, *names: str) -> bool:
+    """Whether the source of ``task``'s executor class names any of ``names``."""
     executor_type = getattr(task, "executor_type", None)
     if executor_type is None:
         return False
@@ -208,4 +213,4 @@ def _executor_returns_by_name(task: Any) -> bool:
         source = inspect.getsource(executor_type)
     except (OSError, TypeError):
         return False
-    return "outputs_by_name" in source
+    return any(name in source for name in names)

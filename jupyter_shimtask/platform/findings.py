@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -41,14 +40,9 @@ def _retry_findings(template: TaskTemplate, task: Any) -> list[Finding]:
 
 
 def _raises_user_errors(task: Any) -> bool:
-    executor_type = getattr(task, "executor_type", None)
-    if executor_type is None:
-        return False
-    try:
-        source = inspect.getsource(executor_type)
-    except (OSError, TypeError):
-        return False
-    return any(marker in source for marker in USER_ERROR_MARKERS)
+    from ..fidelity import executor_mentions
+
+    return executor_mentions(task, *USER_ERROR_MARKERS)
 
 
 def _secret_findings(template: TaskTemplate) -> list[Finding]:
