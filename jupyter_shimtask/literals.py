@@ -140,16 +140,9 @@ def parse_value(text: str) -> Any:
 def parse_assignments(items: list[str], string_inputs: set[str] = frozenset()) -> dict[str, Any]:
     """``["n=3", "name=world"]`` -> ``{"n": 3, "name": "world"}``; str-typed inputs keep their text."""
     values: dict[str, Any] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name.isidentifier():
-            raise InputError(f"{item!r}: inputs are written name=value")
-        if name in values:
-            raise InputError(f"input {name} given twice")
+    for name, text in _texts(items).items():
         value = parse_value(text)
-        if name in string_inputs and not isinstance(value, str):
-            value = text
-        values[name] = value
+        values[name] = text if name in string_inputs and not isinstance(value, str) else value
     return values
 
 
