@@ -22,7 +22,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 
-def hand_written(template: Path, inputs: Path, folder: Path, index: int) -> float:
+def hand_written(
+    template: Path, inputs: Path, folder: Path, index: int, executor: str = "sample_tasks.GreetExecutor"
+) -> float:
     """What an author types today: pyflyte-execute on local files, then reading outputs.pb."""
     from flyteidl.core.literals_pb2 import LiteralMap
 
@@ -35,7 +37,7 @@ def hand_written(template: Path, inputs: Path, folder: Path, index: int) -> floa
             "--output-prefix", str(outputs),
             "--raw-output-data-prefix", str(folder / f"raw{index}"),
             "--resolver", "flytekit.core.python_customized_container_task.default_task_template_resolver",
-            "--", str(template), "sample_tasks.GreetExecutor",
+            "--", str(template), executor,
         ],
         check=True,
         capture_output=True,

@@ -16,7 +16,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
 
 TARGETS = {"chain": 0.15, "parallel": 0.65, "overhead": 0.05}
 
@@ -52,7 +52,7 @@ def fan_of(task, width: int, name: str):
 
 def by_hand(task, runs: int, folder: Path) -> float:
     """``runs`` cold pyflyte-execute runs of the task's template, one after another, as an author types them."""
-    from flyteidl.core.literals_pb2 import LiteralMap
+    from bench_core import hand_written
 
     from jupyter_shimtask import save_template, serialize
     from jupyter_shimtask.literals import encode_inputs
@@ -61,24 +61,8 @@ def by_hand(task, runs: int, folder: Path) -> float:
     template_path = save_template(template, folder / "task_template.pb")
     inputs = folder / "inputs.pb"
     inputs.write_bytes(encode_inputs(template, {"x": 1}).SerializeToString())
-    started = time.perf_counter()
-    for index in range(runs):
-        outputs = folder / f"out{index}"
-        subprocess.run(
-            [
-                "pyflyte-execute",
-                "--inputs", str(inputs),
-                "--output-prefix", str(outputs),
-                "--raw-output-data-prefix", str(folder / f"raw{index}"),
-                "--resolver", "flytekit.core.python_customized_container_task.default_task_template_resolver",
-                "--", str(template_path), "workflow_tasks.ScaleExecutor",
-            ],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "PYTHONPATH": str(HERE.parent / "tests")},
-        )  # fmt: skip
-        LiteralMap().ParseFromString((outputs / "outputs.pb").read_bytes())
-    return time.perf_counter() - started
+    executor = "workflow_tasks.ScaleExecutor"
+    return sum(hand_written(template_path, inputs, folder, index, executor) for index in range(runs))
 
 
 def timed_run(workflow, **options) -> tuple[float, object]:

@@ -27,6 +27,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support import mode_options, processes_mentioning
+
 CELL = textwrap.dedent(
     """
     import time
@@ -84,18 +87,6 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def mentioning(text: str) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    found.add(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
 def describe(kind: str, item: str | int) -> str:
     """A leftover as a person can look into it: a process's command line, a descriptor's target."""
     try:
@@ -140,13 +131,9 @@ class Soak:
         return ready
 
     def options_for(self, mode: str) -> dict:
-        kind, _, rest = mode.partition("-")
-        if kind == "process":
-            return {"mode": "process"}
-        temperature, _, engine = rest.partition("-")
-        chosen = {"mode": kind, "warm": temperature == "warm"}
-        if engine:
-            chosen.update(engine=engine, image=self.options.image)
+        chosen = mode_options(mode)
+        if "engine" in chosen:
+            chosen["image"] = self.options.image
         return chosen
 
     def leftovers(self) -> dict[str, list]:
@@ -156,7 +143,7 @@ class Soak:
                 containers += [f"{name}:{container} (owner {owner})" for container in engine.containers(owner)]
         processes = sorted(descendants(os.getpid()))
         for folder in self.kernel_folders:
-            processes += sorted(mentioning(str(folder)))
+            processes += sorted(processes_mentioning(str(folder)))
         fds = sorted(os.listdir("/proc/self/fd"))
         temporary = sorted(path.name for path in Path(tempfile.gettempdir()).iterdir())
         return {"containers": containers, "processes": processes, "temporary": temporary, "fds": fds}

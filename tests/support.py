@@ -56,3 +56,16 @@ def processes_mentioning(text: str) -> list[int]:
         if text in cmdline and int(entry.name) != os.getpid():
             found.append(int(entry.name))
     return found
+
+
+def mode_options(mode: str) -> dict:
+    """run() options for a mode name of the fault matrix and the soak: process, subprocess-cold,
+    subprocess-warm, image-cold-docker, image-warm-podman, ..."""
+    kind, _, rest = mode.partition("-")
+    if kind == "process":
+        return {"mode": "process"}
+    temperature, _, engine = rest.partition("-")
+    chosen: dict = {"mode": kind, "warm": temperature == "warm"}
+    if engine:
+        chosen["engine"] = engine
+    return chosen

@@ -21,7 +21,7 @@ import pytest
 from engine_fixtures import ENGINE_NAMES as ENGINES
 from engine_fixtures import _ready, ready_engine
 from fault_cell import CELL
-from support import processes_mentioning
+from support import mode_options, processes_mentioning
 
 from jupyter_shimtask import run, serialize
 from jupyter_shimtask.authoring import build_module
@@ -180,14 +180,9 @@ def cell(shared_workspace: ShimTask) -> Iterator[ModuleType]:
 
 def options(mode: str) -> dict[str, Any]:
     """run() options for ``mode``; skips (fails in CI) when its engine is not ready."""
-    kind, _, rest = mode.partition("-")
-    if kind == "process":
-        return {"mode": "process"}
-    temperature, _, engine = rest.partition("-")
-    chosen = {"mode": kind, "warm": temperature == "warm"}
-    if engine:
-        ready_engine(engine)
-        chosen["engine"] = engine
+    chosen = mode_options(mode)
+    if "engine" in chosen:
+        ready_engine(chosen["engine"])
     return chosen
 
 
