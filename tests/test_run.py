@@ -147,8 +147,12 @@ def test_keep_leaves_the_run_folder() -> None:
 
 
 @pytest.mark.parametrize("warm", [False, True])
-def test_subprocess_leaves_no_flyte_folders(private_tmp: Path, warm: bool) -> None:
-    system_tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+def test_subprocess_leaves_no_flyte_folders(
+    private_tmp: Path, warm: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system_tmp = tmp_path / "system-tmp"  # private, so other processes' flyte* folders cannot count
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
     before = set(system_tmp.glob("flyte*"))
     assert run(sample_tasks.greet, {"name": "tidy"}, mode="subprocess", warm=warm).ok
     assert set(system_tmp.glob("flyte*")) <= before
