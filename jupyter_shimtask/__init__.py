@@ -29,7 +29,6 @@ _API = {
 
 if TYPE_CHECKING:
     from .diffing import diff
-    from .engines import build_image
     from .errors import ShimTaskError
     from .exporting import export
     from .fidelity import check
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from .registration import package, register
     from .retryable import user_error
     from .runners import run
+    from .runners.engines import build_image
     from .template import load_template, save_template, serialize, size_report
 
 

@@ -244,7 +244,7 @@ class ShimTaskMagics(Magics):
         )
 
     def _build(self, args: Any) -> Any:
-        from .engines import build_image
+        from .runners.engines import build_image
 
         if not args.tag:
             raise ShimTaskError("build needs --tag: the name of the image to build")

@@ -148,7 +148,7 @@ class Execution:
     # -- running ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        from ..runners.subprocess import ctrl_c_interrupts
+        from ..runners.proc import ctrl_c_interrupts
 
         self._share_image_mounts()
         running: dict[concurrent.futures.Future, str] = {}
