@@ -124,7 +124,7 @@ class ShimTaskMagics(Magics):
     def _run(self, args: Any) -> Any:
         from .literals import parse_inputs
         from .platform.secrets import secret_values
-        from .runners import run
+        from .running import run
         from .views import log_sink
         from .workflows import is_workflow
 
