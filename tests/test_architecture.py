@@ -58,44 +58,39 @@ def _lazy_exports(tree: ast.Module) -> list[str]:
     return []
 
 
+def _target(node: ast.Import | ast.ImportFrom, here: list[str]) -> list[tuple[str, list[str]]]:
+    """What an import statement names below the package: (module, the names taken from it)."""
+    if isinstance(node, ast.Import):
+        inside = [alias.name for alias in node.names if alias.name == NAME or alias.name.startswith(NAME + ".")]
+        return [(dotted.removeprefix(NAME).strip("."), []) for dotted in inside]
+    if node.level:
+        base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+        return [(".".join([*base, *([node.module] if node.module else [])]), [alias.name for alias in node.names])]
+    if node.module and (node.module == NAME or node.module.startswith(NAME + ".")):
+        return [(node.module.removeprefix(NAME).strip("."), [alias.name for alias in node.names])]
+    return []
+
+
 def imports(name: str, path: Path, known: Iterable[str]) -> set[str]:
     """The package's modules that module ``name`` (at ``path``) imports, by their names below the package."""
     known = set(known)
     tree = ast.parse(path.read_text(), str(path))
-    here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    here = [part for part in here if part]
+    here = [part for part in (name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]) if part]
     skipped = _type_only(tree)
-    found: set[str] = set()
-
-    def add(dotted: str, names: Iterable[str] = ()) -> None:
-        for item in names:
-            candidate = f"{dotted}.{item}".strip(".")
-            if candidate in known:
-                found.add(candidate)
-            elif dotted in known:
-                found.add(dotted)
-        if not names and dotted in known:
-            found.add(dotted)
-
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name == NAME or alias.name.startswith(NAME + "."):
-                    add(alias.name.removeprefix(NAME).strip("."))
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
-                dotted = ".".join([*base, *([node.module] if node.module else [])])
-            elif node.module and (node.module == NAME or node.module.startswith(NAME + ".")):
-                dotted = node.module.removeprefix(NAME).strip(".")
-            else:
-                continue
-            add(dotted, [alias.name for alias in node.names])
+    named = [
+        target
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skipped
+        for target in _target(node, here)
+    ]
     if path.name == "__init__.py":
-        for module in _lazy_exports(tree):
-            add(".".join([*here, module]))
+        named += [(".".join([*here, module]), []) for module in _lazy_exports(tree)]
+    found = set()
+    for dotted, names in named:
+        submodules = {f"{dotted}.{item}".strip(".") for item in names} & known
+        found |= submodules
+        if len(submodules) < len(names) or not names:
+            found |= {dotted} & known
     found.discard(name)
     return found
 
