@@ -48,7 +48,7 @@ def test_oversized_template(workspace) -> None:
     assert _codes(check(task))[""] == "template-size-over"
 
 
-EXECUTORS = '''
+EXECUTORS = """
 from flytekit.extend import ShimTaskExecutor
 
 import jupyter_shimtask as shim
@@ -69,7 +69,7 @@ class Aliased(ShimTaskExecutor):
 class ThroughTheModule(ShimTaskExecutor):
     def execute_from_model(self, tt, **inputs):
         return shim.outputs_by_name(tt, total=inputs["n"] + 1, label=str(inputs["n"]))
-'''
+"""
 
 
 def test_returns_by_name_is_read_from_the_code_not_its_text(tmp_path, monkeypatch) -> None:
