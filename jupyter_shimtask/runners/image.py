@@ -23,6 +23,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -78,25 +79,31 @@ def run_in_image(
             run.notes.append(f"cold run: {reason}")
         elif warm:
             try:
-                outcome = _run_warm(prepared, chosen, facts, command, timeout, on_log)
+                outcome = _run_warm(ContainerRun(prepared, chosen, facts, command, timeout, on_log))
             except WorkerFailure as error:
                 run.notes.append(f"cold run: the warm container did not start ({str(error).splitlines()[-1]})")
-        run.logs, run.failure = outcome or _run_cold(prepared, chosen, facts, command, timeout, on_log)
+        run.logs, run.failure = outcome or _run_cold(ContainerRun(prepared, chosen, facts, command, timeout, on_log))
         if facts.carries(prepared.executor):
             run.notes.append(f"{prepared.executor} is baked into {facts.image}: the workspace is not mounted")
         run.notes += facts.version_notes()
     return run.result
 
 
-def _run_cold(
-    prepared: Prepared,
-    engine: Engine,
-    facts: ImageFacts,
-    command: list[str],
-    timeout: float | None,
-    on_log: LogSink | None,
-) -> tuple[str, RunError | None]:
+@dataclass(frozen=True)
+class ContainerRun:
+    """One attempt in an image: the run, the engine, what it found in the image, the container's command."""
+
+    prepared: Prepared
+    engine: Engine
+    facts: ImageFacts
+    command: list[str]
+    timeout: float | None
+    on_log: LogSink | None
+
+
+def _run_cold(run: ContainerRun) -> tuple[str, RunError | None]:
     """A container of the run's own: created, started attached, inspected if it failed, removed."""
+    prepared, engine, facts, command, timeout = run.prepared, run.engine, run.facts, run.command, run.timeout
     container = f"shimtask-{uuid.uuid4().hex[:12]}"
     try:
         created = engine.call(*create_args(prepared, engine, facts.image, facts, container, command))
@@ -109,7 +116,7 @@ def _run_cold(
             env=dict(os.environ),
             cwd=str(prepared.folder.root),
             timeout=timeout,
-            on_log=on_log,
+            on_log=run.on_log,
         )
         if failure is not None:
             failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the container was removed")
@@ -123,15 +130,9 @@ def _run_cold(
         engine.remove_container(container)
 
 
-def _run_warm(
-    prepared: Prepared,
-    engine: Engine,
-    facts: ImageFacts,
-    command: list[str],
-    timeout: float | None,
-    on_log: LogSink | None,
-) -> tuple[str, RunError | None]:
+def _run_warm(run: ContainerRun) -> tuple[str, RunError | None]:
     """The run as a request to the warm container's worker; raises WorkerFailure if none can start."""
+    prepared, engine, facts, command = run.prepared, run.engine, run.facts, run.command
     read_only = read_only_roots(prepared, facts)
     env = container_env(prepared, facts, read_only)
     if prepared.pod is not None:
@@ -157,7 +158,7 @@ def _run_warm(
         raise WorkerFailure(_failed_starts[key])
     make_worker = container_worker(engine, facts, runs, mounted)
     try:
-        status, failure = run_warm(key, make_worker, request, timeout=timeout, on_log=on_log)
+        status, failure = run_warm(key, make_worker, request, timeout=run.timeout, on_log=run.on_log)
     except WorkerFailure as error:
         _failed_starts[key] = str(error)  # later runs go cold at once instead of paying for another failed start
         raise

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import settings
@@ -70,26 +71,35 @@ def run_in_subprocess(
         if (missing := not_on_path(prepared)) is not None:
             run.failure = missing
         else:
-            run.logs, run.failure = _run(prepared, command, env, python_path, timeout, on_log, warm)
+            run.logs, run.failure = _run(Launch(prepared, command, env, python_path, timeout, on_log), warm=warm)
     return run.result
 
 
-def _run(
-    prepared: Prepared,
-    command: list[str],
-    env: dict[str, str],
-    python_path: list[str],
-    timeout: float | None,
-    on_log: LogSink | None,
-    warm: bool,
-) -> tuple[str, RunError | None]:
+@dataclass(frozen=True)
+class Launch:
+    """How pyflyte-execute starts for one run: its command, environment and import path, and its limits."""
+
+    prepared: Prepared
+    command: list[str]
+    env: dict[str, str]
+    python_path: list[str]  # the worker folder first
+    timeout: float | None
+    on_log: LogSink | None
+
+
+def _run(launch: Launch, *, warm: bool) -> tuple[str, RunError | None]:
     """The run, cold or warm, and its verdict from what the process left (before ``finish`` reads the folder)."""
+    prepared = launch.prepared
     with ctrl_c_interrupts():  # also while a warm worker starts
         if warm:
-            status, logs, failure = _run_warm(prepared, command, env, python_path, timeout, on_log)
+            status, logs, failure = _run_warm(launch)
         else:
             status, logs, failure = run_process_group(
-                command, env=env, cwd=str(prepared.folder.root), timeout=timeout, on_log=on_log
+                launch.command,
+                env=launch.env,
+                cwd=str(prepared.folder.root),
+                timeout=launch.timeout,
+                on_log=launch.on_log,
             )
     if failure is None:
         failure = memory_failure(prepared)
@@ -157,20 +167,13 @@ def memory_failure(prepared: Prepared) -> RunError | None:
     return None
 
 
-def _run_warm(
-    prepared: Prepared,
-    command: list[str],
-    env: dict[str, str],
-    python_path: list[str],
-    timeout: float | None,
-    on_log: LogSink | None,
-) -> tuple[int | None, str, RunError | None]:
-    log = prepared.folder.root / "run.log"
+def _run_warm(launch: Launch) -> tuple[int | None, str, RunError | None]:
+    env, log = launch.env, launch.prepared.folder.root / "run.log"
     request = {
-        "args": command,
+        "args": launch.command,
         "env": env,
-        "cwd": str(prepared.folder.root),
-        "python_path": python_path[1:],
+        "cwd": str(launch.prepared.folder.root),
+        "python_path": launch.python_path[1:],  # the worker has its own folder first already
         "log": str(log),
     }
     # one worker per start-up environment: TZ, PYTHONHASHSEED, LD_LIBRARY_PATH... act as in a fresh process
@@ -178,5 +181,5 @@ def _run_warm(
     worker_env = {**{k: v for k, v in os.environ.items() if k not in startup_env(os.environ)}, **starting}
     make_worker = local_worker(sys.executable, idle_seconds=settings().warm_idle, env=worker_env)
     key = ("subprocess", sys.executable, tuple(sorted(starting.items())))
-    status, failure = run_warm(key, make_worker, request, timeout=timeout, on_log=on_log)
+    status, failure = run_warm(key, make_worker, request, timeout=launch.timeout, on_log=launch.on_log)
     return status, read_log(log), failure
