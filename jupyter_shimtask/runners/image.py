@@ -30,6 +30,7 @@ from pathlib import Path
 from ..config import settings
 from ..errors import ShimTaskError
 from ..platform.resources import limits, quantity
+from ..worker.shimtask_output_probe import ENV_VAR as PROBE_VARIABLE
 from .base import WORKER_DIR, LogSink, Prepared, RunError, RunResult, finishing, import_roots, substitute
 from .engines import Engine, EngineError, ImageFacts, find_engine, installed
 from .proc import ctrl_c_interrupts, exit_failure, read_log, run_process_group
@@ -301,7 +302,7 @@ def container_env(prepared: Prepared, facts: ImageFacts, read_only: list[Path]) 
         **prepared.env,
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path)),
         "TMPDIR": str(prepared.folder.tmp),
-        "SHIMTASK_PROBE": str(prepared.folder.probe),
+        PROBE_VARIABLE: str(prepared.folder.probe),
     }
 
 

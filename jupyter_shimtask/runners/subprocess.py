@@ -15,6 +15,7 @@ from ..config import settings
 from ..errors import ShimTaskError
 from ..platform import is_run_time
 from ..platform.resources import memory_limit, quantity
+from ..worker.shimtask_output_probe import ENV_VAR as PROBE_VARIABLE
 from .base import WORKER_DIR, LogSink, Prepared, RunError, RunResult, finishing, host_command, import_roots
 from .proc import ctrl_c_interrupts, exit_failure, read_log, run_process_group
 from .warm import local_worker, run_warm
@@ -40,7 +41,7 @@ def child_env(prepared: Prepared, *, python_path: list[str], tmp: str) -> dict[s
     existing = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*python_path, *existing]))
     env["TMPDIR"] = tmp
-    env["SHIMTASK_PROBE"] = str(prepared.folder.probe)
+    env[PROBE_VARIABLE] = str(prepared.folder.probe)
     env.pop("FLYTE_FAIL_ON_ERROR", None)
     return env
 
