@@ -438,7 +438,7 @@ def _error_document(outputs: Path) -> RunError | None:
 
 def _cause_line(text: str) -> str:
     """The exception line of an error document's message; one raised with no message gets the line that raised it."""
-    line = _last_line(text)
+    line = _exception_line(text)
     if not line.endswith(":"):
         return line
     frames = _FRAME.findall(text)
@@ -451,7 +451,7 @@ def _cause_line(text: str) -> str:
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
-def _last_line(text: str) -> str:
+def _exception_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     for line in reversed(lines):
         if not line.startswith(("Message:", "Traceback", "File ", "^")) and ":" in line:
