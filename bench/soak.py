@@ -118,7 +118,7 @@ class Soak:
         self.wrong: list[str] = []
 
     def _ready_engines(self) -> dict:
-        from jupyter_shimtask.engines import EngineError, find_engine
+        from jupyter_shimtask.runners.engines import EngineError, find_engine
 
         ready = {}
         for name in ("docker", "podman"):

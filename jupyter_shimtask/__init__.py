@@ -15,7 +15,7 @@ _API = {
     "load_template": "template",
     "save_template": "template",
     "check": "fidelity",
-    "run": "runners",
+    "run": "running",
     "outputs_by_name": "outputs",
     "user_error": "retryable",
     "ShimTaskError": "errors",
@@ -24,12 +24,11 @@ _API = {
     "export": "exporting",
     "package": "registration",
     "register": "registration",
-    "build_image": "engines",
+    "build_image": "runners.engines",
 }
 
 if TYPE_CHECKING:
     from .diffing import diff
-    from .engines import build_image
     from .errors import ShimTaskError
     from .exporting import export
     from .fidelity import check
@@ -37,7 +36,8 @@ if TYPE_CHECKING:
     from .outputs import outputs_by_name
     from .registration import package, register
     from .retryable import user_error
-    from .runners import run
+    from .runners.engines import build_image
+    from .running import run
     from .template import load_template, save_template, serialize, size_report
 
 

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .platform.secrets import secret_values
-    from .runners import run
+    from .running import run
 
     try:
         inputs = json.loads(args.inputs)

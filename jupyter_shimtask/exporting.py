@@ -238,7 +238,7 @@ def _type_name(kind: Any) -> str:
 
 def _expected_outputs(task: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
     """What the task returns now, for the test to expect; None when the outputs are not Python literals."""
-    from .runners import run
+    from .running import run
 
     result = run(task, inputs, mode="process")
     if not result.ok:

@@ -23,7 +23,7 @@ FailureKind = Literal["run", "cell", "usage"]
 FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<function>.+?)\s*$')
 TRACEBACK_START = "Traceback (most recent call last):"
 # frames of the machinery around the executor: flytekit, its protobufs, this package's run probes
-LIBRARY_PARTS = ("/flytekit/", "/flyteidl/", "/jupyter_shimtask/probe/", "<frozen ", "/site-packages/click/")
+LIBRARY_PARTS = ("/flytekit/", "/flyteidl/", "/jupyter_shimtask/worker/", "<frozen ", "/site-packages/click/")
 # errors this package detects itself; the platform does not see them as such
 OWN_CODES = {
     "PositionalOutputs": "on the platform the run succeeds with its outputs silently swapped in about half the runs",

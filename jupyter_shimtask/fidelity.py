@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-import inspect
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from .platform.findings import platform_findings
-from .template import as_template, default_serialization_settings, executor_path, serialize, size_report
+from .executor_source import executor_uses
+from .platform.findings import Finding, Severity, platform_findings
+from .template import (
+    as_template,
+    default_serialization_settings,
+    executor_path,
+    non_json_paths,
+    serialize,
+    size_report,
+)
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
-Severity = Literal["error", "warning"]
 EXACT_FLOAT_INTS = 2**53
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    path: str
-    message: str
-    severity: Severity = "warning"
-
-    def __str__(self) -> str:
-        where = f" at {self.path}" if self.path else ""  # a finding about the task as a whole has no path
-        return f"{self.severity}: {self.code}{where}: {self.message}"
-
-
-def non_json_paths(value: Any, path: str = "custom") -> list[tuple[str, str]]:
-    """Key paths inside ``value`` that ``json.dumps`` rejects, with the offending type."""
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                found.append((f"{path}[{key!r}]", f"{type(key).__name__} key"))
-            found += non_json_paths(item, f"{path}.{key}")
-        return found
-    if isinstance(value, (list, tuple)):
-        return [hit for index, item in enumerate(value) for hit in non_json_paths(item, f"{path}[{index}]")]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return []
-    return [(path, type(value).__name__)]
 
 
 def non_finite_paths(value: Any, path: str = "custom") -> list[str]:
@@ -86,43 +63,53 @@ def custom_changes(before: Any, after: Any, path: str = "custom") -> list[Findin
         same = before == after and type(before) is type(after)
         return [] if same else [_changed(path, before, after)]
     if isinstance(before, int):
-        if isinstance(after, float):
-            if abs(before) > EXACT_FLOAT_INTS or int(after) != before:
-                return [Finding("custom-precision-lost", path, f"int {before} arrives as {after!r}", "error")]
-            return [Finding("custom-int-becomes-float", path, f"int {before} arrives as float {after!r}")]
-        return [] if after == before else [_changed(path, before, after)]
-    if isinstance(before, float):
-        if math.isnan(before) or math.isinf(before):
-            return [Finding("custom-not-finite", path, f"{before} is not valid JSON for a protobuf Struct", "error")]
-        return [] if after == before else [_changed(path, before, after)]
+        return _int_changes(before, after, path)
+    if isinstance(before, float) and (math.isnan(before) or math.isinf(before)):
+        return [Finding("custom-not-finite", path, f"{before} is not valid JSON for a protobuf Struct", "error")]
     if isinstance(before, dict):
-        if not isinstance(after, dict):
-            return [_changed(path, before, after)]
-        findings = []
-        for key, value in before.items():
-            if not isinstance(key, str):
-                findings.append(
-                    Finding(
-                        "custom-key-becomes-string",
-                        f"{path}.{key}",
-                        f"{type(key).__name__} key becomes '{key}'",
-                    )
-                )
-            if str(key) not in after:
-                findings.append(Finding("custom-value-dropped", f"{path}.{key}", f"{value!r} is missing", "error"))
-                continue
-            findings += custom_changes(value, after[str(key)], f"{path}.{key}")
-        return findings
+        return _dict_changes(before, after, path)
     if isinstance(before, (list, tuple)):
-        findings = []
-        if isinstance(before, tuple):
-            findings.append(Finding("custom-tuple-becomes-list", path, "a tuple arrives as a list"))
-        if not isinstance(after, list) or len(after) != len(before):
-            return [*findings, _changed(path, before, after)]
-        for index, (old, new) in enumerate(zip(before, after, strict=True)):
-            findings += custom_changes(old, new, f"{path}[{index}]")
-        return findings
+        return _sequence_changes(before, after, path)
     return [] if before == after else [_changed(path, before, after)]
+
+
+def _int_changes(before: int, after: Any, path: str) -> list[Finding]:
+    if isinstance(after, float):
+        if abs(before) > EXACT_FLOAT_INTS or int(after) != before:
+            return [Finding("custom-precision-lost", path, f"int {before} arrives as {after!r}", "error")]
+        return [Finding("custom-int-becomes-float", path, f"int {before} arrives as float {after!r}")]
+    return [] if after == before else [_changed(path, before, after)]
+
+
+def _dict_changes(before: dict, after: Any, path: str) -> list[Finding]:
+    if not isinstance(after, dict):
+        return [_changed(path, before, after)]
+    findings = []
+    for key, value in before.items():
+        if not isinstance(key, str):
+            findings.append(
+                Finding(
+                    "custom-key-becomes-string",
+                    f"{path}.{key}",
+                    f"{type(key).__name__} key becomes '{key}'",
+                )
+            )
+        if str(key) not in after:
+            findings.append(Finding("custom-value-dropped", f"{path}.{key}", f"{value!r} is missing", "error"))
+            continue
+        findings += custom_changes(value, after[str(key)], f"{path}.{key}")
+    return findings
+
+
+def _sequence_changes(before: list | tuple, after: Any, path: str) -> list[Finding]:
+    findings = []
+    if isinstance(before, tuple):
+        findings.append(Finding("custom-tuple-becomes-list", path, "a tuple arrives as a list"))
+    if not isinstance(after, list) or len(after) != len(before):
+        return [*findings, _changed(path, before, after)]
+    for index, (old, new) in enumerate(zip(before, after, strict=True)):
+        findings += custom_changes(old, new, f"{path}[{index}]")
+    return findings
 
 
 def _changed(path: str, before: Any, after: Any) -> Finding:
@@ -201,16 +188,7 @@ def _custom(task: Any) -> Any:
 
 
 def _executor_returns_by_name(task: Any) -> bool:
-    return executor_mentions(task, "outputs_by_name")
+    return executor_uses(task, "outputs_by_name")
 
 
-def executor_mentions(task: Any, *names: str) -> bool:
-    """Whether the source of ``task``'s executor class names any of ``names``."""
-    executor_type = getattr(task, "executor_type", None)
-    if executor_type is None:
-        return False
-    try:
-        source = inspect.getsource(executor_type)
-    except (OSError, TypeError):
-        return False
-    return any(name in source for name in names)
+__all__ = ["Finding", "Severity", "check", "custom_changes", "non_finite_paths", "non_json_paths"]

@@ -124,7 +124,7 @@ class ShimTaskMagics(Magics):
     def _run(self, args: Any) -> Any:
         from .literals import parse_inputs
         from .platform.secrets import secret_values
-        from .runners import run
+        from .running import run
         from .views import log_sink
         from .workflows import is_workflow
 
@@ -244,7 +244,7 @@ class ShimTaskMagics(Magics):
         )
 
     def _build(self, args: Any) -> Any:
-        from .engines import build_image
+        from .runners.engines import build_image
 
         if not args.tag:
             raise ShimTaskError("build needs --tag: the name of the image to build")

@@ -46,8 +46,6 @@ def serialize(task: Any, settings: SerializationSettings | None = None) -> TaskT
         spec = get_serializable(OrderedDict(), settings, task)
         return spec.template.to_flyte_idl()
     except Exception as exc:
-        from .fidelity import non_json_paths
-
         paths = non_json_paths(_custom_of(task, settings)) if isinstance(exc, (TypeError, ValueError)) else []
         if paths:
             where = ", ".join(f"{path} ({kind})" for path, kind in paths[:5])
@@ -57,6 +55,22 @@ def serialize(task: Any, settings: SerializationSettings | None = None) -> TaskT
         raise TemplateError(
             f"task {task.name!r} cannot be serialized: {describe(exc)}", detail="".join(format_exception(exc))
         ) from exc
+
+
+def non_json_paths(value: Any, path: str = "custom") -> list[tuple[str, str]]:
+    """Key paths inside ``value`` that ``json.dumps`` rejects, with the offending type."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                found.append((f"{path}[{key!r}]", f"{type(key).__name__} key"))
+            found += non_json_paths(item, f"{path}.{key}")
+        return found
+    if isinstance(value, (list, tuple)):
+        return [hit for index, item in enumerate(value) for hit in non_json_paths(item, f"{path}[{index}]")]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return []
+    return [(path, type(value).__name__)]
 
 
 def _require_get_custom(task: Any) -> None:

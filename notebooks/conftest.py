@@ -27,7 +27,7 @@ def needs(notebook: Path) -> tuple[str, ...]:
 @cache
 def missing(engine: str) -> str | None:
     """Why ``engine`` cannot run a notebook here, or None when it answers."""
-    from jupyter_shimtask.engines import EngineError, find_engine
+    from jupyter_shimtask.runners.engines import EngineError, find_engine
 
     try:
         find_engine(engine).ensure_reachable()

@@ -11,8 +11,8 @@ import os
 import pytest
 from support import IN_CI
 
-from jupyter_shimtask.engines import Engine, EngineError, find_engine
 from jupyter_shimtask.runners import warm
+from jupyter_shimtask.runners.engines import Engine, EngineError, find_engine
 
 TEST_IMAGE = os.environ.get("SHIMTASK_TEST_IMAGE", "shimtask-runtime:test")
 ENGINE_NAMES = ("docker", "podman")

@@ -38,6 +38,7 @@ def test_failed_run_shows_the_executor_exception_first(mode: dict) -> None:
     frame_text = "\n".join(frames)
     assert 'sample_tasks.py", line' in frame_text and "raise ValueError" in frame_text
     assert "/flytekit/" not in frame_text and "shimtask_probe" not in frame_text
+    assert "shimtask_output_probe" not in frame_text
     assert re.search(r"\(\d+ flytekit frames folded away\)", frame_text)
 
     page = result._repr_mimebundle_()["text/html"]

@@ -46,3 +46,43 @@ def test_oversized_template(workspace) -> None:
     workspace.over_bytes = 1_000
     task = sample_tasks.Task("big", sample_tasks.GreetExecutor, {}, {}, {"blob": "x" * 2_000})
     assert _codes(check(task))[""] == "template-size-over"
+
+
+EXECUTORS = """
+from flytekit.extend import ShimTaskExecutor
+
+import jupyter_shimtask as shim
+from jupyter_shimtask import outputs_by_name as by_name
+
+
+class CommentOnly(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        # outputs_by_name would fix this; "outputs_by_name" in a string does not either
+        return inputs["n"] + 1, "outputs_by_name"
+
+
+class Aliased(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        return by_name(tt, total=inputs["n"] + 1, label=str(inputs["n"]))
+
+
+class ThroughTheModule(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        return shim.outputs_by_name(tt, total=inputs["n"] + 1, label=str(inputs["n"]))
+"""
+
+
+def test_returns_by_name_is_read_from_the_code_not_its_text(tmp_path, monkeypatch) -> None:
+    import importlib
+
+    (tmp_path / "fidelity_executors.py").write_text(EXECUTORS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("fidelity_executors")
+    outputs = kwtypes(total=int, label=str)
+
+    def findings(executor: type) -> dict[str, str]:
+        return _codes(check(sample_tasks.Task(executor.__name__.lower(), executor, kwtypes(n=int), outputs)))
+
+    assert findings(module.CommentOnly) == {"interface.outputs": "positional-outputs"}
+    assert findings(module.Aliased) == {}
+    assert findings(module.ThroughTheModule) == {}

@@ -21,7 +21,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from jupyter_shimtask import run
 from jupyter_shimtask.authoring import build_module
 from jupyter_shimtask.config import ShimTask
-from jupyter_shimtask.engines import BuiltImage, Engine, EngineError, ImageFacts, build_image
+from jupyter_shimtask.runners.engines import BuiltImage, Engine, EngineError, ImageFacts, build_image
 
 pytestmark = pytest.mark.engine
 

@@ -22,9 +22,9 @@ from flytekit.models.security import Secret
 
 from jupyter_shimtask import check, run, serialize
 from jupyter_shimtask.config import ShimTask
-from jupyter_shimtask.engines import Engine
 from jupyter_shimtask.platform import RUN_TIME_VARIABLES, SecretError
 from jupyter_shimtask.runners import warm as warm_pool
+from jupyter_shimtask.runners.engines import Engine
 from jupyter_shimtask.runners.subprocess import cold_only
 
 SECRET = "s3cr3t-value-never-kept"

@@ -214,3 +214,12 @@ def _run_started(folder: Path, parent: int, warm: bool) -> bool:
 def test_unknown_mode() -> None:
     with pytest.raises(ShimTaskError, match="unknown mode"):
         run(sample_tasks.greet, {"name": "x"}, mode="cluster")
+
+
+def test_an_in_process_run_leaves_sys_path_as_it_was() -> None:
+    from jupyter_shimtask.runners.base import WORKER_DIR
+
+    before = list(sys.path)
+    assert run(sample_tasks.by_name, {"n": 1}, mode="process").ok
+    assert sys.path == before
+    assert str(WORKER_DIR) not in sys.path and not any(entry.endswith("/probe") for entry in sys.path)

@@ -17,7 +17,7 @@ import sample_tasks
 
 from jupyter_shimtask import run
 from jupyter_shimtask.runners import warm
-from jupyter_shimtask.runners.base import PROBE_DIR
+from jupyter_shimtask.runners.base import WORKER_DIR
 
 
 def current_worker() -> warm.Worker:
@@ -108,7 +108,7 @@ def test_hung_worker_is_replaced(monkeypatch) -> None:
 def test_worker_restarts_when_an_imported_module_changes() -> None:
     assert run(sample_tasks.greet, {"name": "a"}, mode="subprocess").ok
     first = current_worker().process.pid
-    probe = PROBE_DIR / "shimtask_probe.py"
+    probe = WORKER_DIR / "shimtask_output_probe.py"
     stat = probe.stat()
     os.utime(probe, (stat.st_atime, stat.st_mtime + 5))
     try:

@@ -21,8 +21,8 @@ from test_warm import assert_edits_are_picked_up
 from jupyter_shimtask import run, serialize
 from jupyter_shimtask.authoring import build_module
 from jupyter_shimtask.config import ShimTask
-from jupyter_shimtask.engines import Engine
 from jupyter_shimtask.runners import RunResult, warm
+from jupyter_shimtask.runners.engines import Engine
 
 pytestmark = pytest.mark.engine
 

@@ -24,7 +24,7 @@ from support import processes_mentioning
 
 from jupyter_shimtask import run
 from jupyter_shimtask.config import ShimTask
-from jupyter_shimtask.engines import Engine
+from jupyter_shimtask.runners.engines import Engine
 from jupyter_shimtask.workflows import WorkflowError, WorkflowResult, inspect_workflow
 
 

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from ..executor_source import executor_uses
 from .secrets import SECRETS_MOUNT, requested
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
-    from ..fidelity import Finding
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    path: str
+    message: str
+    severity: Severity = "warning"
+
+    def __str__(self) -> str:
+        where = f" at {self.path}" if self.path else ""  # a finding about the task as a whole has no path
+        return f"{self.severity}: {self.code}{where}: {self.message}"
+
 
 USER_ERROR_MARKERS = ("FlyteUserRuntimeException", "user_error")
 
@@ -21,7 +37,6 @@ def platform_findings(template: TaskTemplate, task: Any = None) -> list[Finding]
 
 
 def _retry_findings(template: TaskTemplate, task: Any) -> list[Finding]:
-    from ..fidelity import Finding
 
     retries = template.metadata.retries.retries
     if not retries or _raises_user_errors(task):
@@ -40,13 +55,10 @@ def _retry_findings(template: TaskTemplate, task: Any) -> list[Finding]:
 
 
 def _raises_user_errors(task: Any) -> bool:
-    from ..fidelity import executor_mentions
-
-    return executor_mentions(task, *USER_ERROR_MARKERS)
+    return executor_uses(task, *USER_ERROR_MARKERS)
 
 
 def _secret_findings(template: TaskTemplate) -> list[Finding]:
-    from ..fidelity import Finding
     from ..template import template_to_dict
 
     requests = requested(template)
@@ -104,8 +116,7 @@ def _secret_references(value: Any, path: str) -> list[tuple[str, str, str]]:
 def _resource_findings(template: TaskTemplate) -> list[Finding]:
     from flyteidl.core.tasks_pb2 import Resources
 
-    from ..fidelity import Finding
-    from ..runners.image import quantity
+    from .resources import quantity
 
     findings = []
     resources = template.container.resources

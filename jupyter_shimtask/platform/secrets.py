@@ -14,6 +14,7 @@ process, a warm worker and a container.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -260,8 +261,6 @@ class Redactor:
 
 def unrequested_read(error: RunError, requests: list[SecretRequest], given: Iterable[str]) -> RunError | None:
     """The failure restated when the executor asked flytekit for a secret the template does not request."""
-    from ..runners.base import RunError
-
     match = _NOT_FOUND.search(error.detail or error.message)
     if not match:
         return None
@@ -278,4 +277,4 @@ def unrequested_read(error: RunError, requests: list[SecretRequest], given: Iter
     message = f"the executor read secret {name}, which the template does not request ({why})" + (
         f": {add}" if add else ""
     )
-    return RunError(error.kind, "SecretNotRequested", message, error.detail, error.recoverable)
+    return dataclasses.replace(error, code="SecretNotRequested", message=message)

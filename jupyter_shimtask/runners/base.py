@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 
 LogSink = Callable[[str], None]
 ErrorKind = Literal["USER", "SYSTEM"]
-PROBE_DIR = Path(__file__).resolve().parent.parent / "probe"
+WORKER_DIR = Path(__file__).resolve().parent.parent / "worker"  # standalone code runs import (stdlib + flytekit)
 
 
 @dataclass(frozen=True)
@@ -255,23 +254,6 @@ def host_command(prepared: Prepared) -> None:
         )
 
 
-def exit_reason(status: int) -> str:
-    """An exit status as a person reads it: ``exit status 1``, ``signal 11 (SIGSEGV)``."""
-    import signal
-
-    def name(number: int) -> str:
-        try:
-            return f" ({signal.Signals(number).name})"
-        except ValueError:
-            return ""
-
-    if status < 0:
-        return f"signal {-status}{name(-status)}"
-    if status > 128:  # a shell or a container reports death by signal N as 128 + N
-        return f"exit status {status}{name(status - 128)}"
-    return f"exit status {status}"
-
-
 def substitute(args: list[str], placeholders: dict[str, str]) -> list[str]:
     resolved = []
     for arg in args:
@@ -336,6 +318,37 @@ def finish(
         notes=notes,
         literals=literals,
     )
+
+
+@dataclass
+class RunOutcome:
+    """What a mode finds while its run is open; ``finishing`` decides the result from it when the block ends."""
+
+    logs: str = ""
+    failure: RunError | None = None
+    notes: list[str] = field(default_factory=list)  # they lead the result's notes
+    decided: RunResult | None = None
+
+    @property
+    def result(self) -> RunResult:
+        assert self.decided is not None, "the result is decided when the finishing block ends"
+        return self.decided
+
+
+@contextlib.contextmanager
+def finishing(prepared: Prepared, *, mode: str, keep: bool) -> Iterator[RunOutcome]:
+    """A mode's run of ``prepared``: if the block raises, the run folder goes and the error goes on; else
+    ``finish`` decides the result from the folder and the block's outcome, with the block's notes first."""
+    started = time.perf_counter()
+    outcome = RunOutcome()
+    try:
+        yield outcome
+    except BaseException:
+        prepared.folder.remove(keep=False)
+        raise
+    result = finish(prepared, mode=mode, logs=outcome.logs, started=started, keep=keep, failure=outcome.failure)
+    result.notes[:0] = outcome.notes
+    outcome.decided = result
 
 
 def _output_literals(outputs: Path) -> Any:
@@ -404,11 +417,6 @@ def stoppable(stop: Callable[[], None]) -> Iterator[None]:
         yield
 
 
-def kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 def _error_document(outputs: Path) -> RunError | None:
     from flyteidl.core.errors_pb2 import ContainerError, ErrorDocument
     from flyteidl.core.execution_pb2 import ExecutionError
@@ -430,7 +438,7 @@ def _error_document(outputs: Path) -> RunError | None:
 
 def _cause_line(text: str) -> str:
     """The exception line of an error document's message; one raised with no message gets the line that raised it."""
-    line = _last_line(text)
+    line = _exception_line(text)
     if not line.endswith(":"):
         return line
     frames = _FRAME.findall(text)
@@ -443,7 +451,7 @@ def _cause_line(text: str) -> str:
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
-def _last_line(text: str) -> str:
+def _exception_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     for line in reversed(lines):
         if not line.startswith(("Message:", "Traceback", "File ", "^")) and ":" in line:

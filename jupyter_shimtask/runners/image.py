@@ -18,30 +18,26 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import re
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from ..config import settings
-from ..engines import Engine, EngineError, ImageFacts, find_engine, installed
-from ..errors import ShimTaskError, TemplateError
-from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, exit_reason, finish, import_roots, substitute
-from .subprocess import cold_only, ctrl_c_interrupts, run_process_group, startup_difference
+from ..errors import ShimTaskError
+from ..platform.resources import limits, quantity
+from ..worker.shimtask_output_probe import ENV_VAR as PROBE_VARIABLE
+from .base import WORKER_DIR, LogSink, Prepared, RunError, RunResult, finishing, import_roots, substitute
+from .engines import Engine, EngineError, ImageFacts, find_engine, installed
+from .proc import ctrl_c_interrupts, exit_failure, read_log, run_process_group
+from .subprocess import cold_only, startup_difference
 from .warm import Worker, WorkerFailure, pool, run_warm, worker_code
 
-PROBE_MOUNT = "/opt/jupyter-shimtask/probe"
-_QUANTITY = re.compile(r"([0-9.]+(?:[eE][-+]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
-_SUFFIX = {
-    **{suffix: Decimal(1024) ** power for power, suffix in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
-    **{suffix: Decimal(1000) ** power for power, suffix in enumerate(("", "k", "M", "G", "T", "P", "E"))},
-    "m": Decimal("0.001"),
-}
+WORKER_MOUNT = "/opt/jupyter-shimtask/worker"
 Mounts = dict[str, tuple[str, str]]  # in-container path -> (host path, "ro" or "rw")
 _warm_folders: dict[str, Path] = {}
 _warm_roots: dict[tuple, list[Path]] = {}  # the read-only folders each warm container mounts
@@ -71,45 +67,44 @@ def run_in_image(
     whose bind mounts do not carry Unix sockets) is removed and the run goes cold, with a note
     saying why; so do later runs in that image, without trying again.
     """
-    started = time.perf_counter()
-    notes: list[str] = []
-    try:
-        with ctrl_c_interrupts():
-            chosen = find_engine(engine)
-            chosen.remove_orphans_once()
-            image = image or prepared.template.container.image
-            if not image:
-                raise ShimTaskError("the template names no container image; pass image= (or --image)")
-            command = container_command(prepared)
-            facts = chosen.preflight(image, command[0])
-            outcome = None
-            if warm and (reason := warm_refusal(prepared, facts, command)):
-                notes.append(f"cold run: {reason}")
-            elif warm:
-                try:
-                    outcome = _run_warm(prepared, chosen, facts, command, timeout, on_log)
-                except WorkerFailure as error:
-                    notes.append(f"cold run: the warm container did not start ({str(error).splitlines()[-1]})")
-            logs, failure = outcome or _run_cold(prepared, chosen, facts, command, timeout, on_log)
-    except BaseException:
-        prepared.folder.remove(keep=False)
-        raise
-    result = finish(prepared, mode="image", logs=logs, started=started, keep=keep, failure=failure)
-    if facts.carries(prepared.executor):
-        notes.append(f"{prepared.executor} is baked into {facts.image}: the workspace is not mounted")
-    result.notes[:0] = [*notes, *facts.version_notes()]
-    return result
+    with finishing(prepared, mode="image", keep=keep) as run, ctrl_c_interrupts():
+        chosen = find_engine(engine)
+        chosen.remove_orphans_once()
+        image = image or prepared.template.container.image
+        if not image:
+            raise ShimTaskError("the template names no container image; pass image= (or --image)")
+        command = container_command(prepared)
+        facts = chosen.preflight(image, command[0])
+        outcome = None
+        if warm and (reason := warm_refusal(prepared, facts, command)):
+            run.notes.append(f"cold run: {reason}")
+        elif warm:
+            try:
+                outcome = _run_warm(ContainerRun(prepared, chosen, facts, command, timeout, on_log))
+            except WorkerFailure as error:
+                run.notes.append(f"cold run: the warm container did not start ({str(error).splitlines()[-1]})")
+        run.logs, run.failure = outcome or _run_cold(ContainerRun(prepared, chosen, facts, command, timeout, on_log))
+        if facts.carries(prepared.executor):
+            run.notes.append(f"{prepared.executor} is baked into {facts.image}: the workspace is not mounted")
+        run.notes += facts.version_notes()
+    return run.result
 
 
-def _run_cold(
-    prepared: Prepared,
-    engine: Engine,
-    facts: ImageFacts,
-    command: list[str],
-    timeout: float | None,
-    on_log: LogSink | None,
-) -> tuple[str, RunError | None]:
+@dataclass(frozen=True)
+class ContainerRun:
+    """One attempt in an image: the run, the engine, what it found in the image, the container's command."""
+
+    prepared: Prepared
+    engine: Engine
+    facts: ImageFacts
+    command: list[str]
+    timeout: float | None
+    on_log: LogSink | None
+
+
+def _run_cold(run: ContainerRun) -> tuple[str, RunError | None]:
     """A container of the run's own: created, started attached, inspected if it failed, removed."""
+    prepared, engine, facts, command, timeout = run.prepared, run.engine, run.facts, run.command, run.timeout
     container = f"shimtask-{uuid.uuid4().hex[:12]}"
     try:
         created = engine.call(*create_args(prepared, engine, facts.image, facts, container, command))
@@ -122,7 +117,7 @@ def _run_cold(
             env=dict(os.environ),
             cwd=str(prepared.folder.root),
             timeout=timeout,
-            on_log=on_log,
+            on_log=run.on_log,
         )
         if failure is not None:
             failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the container was removed")
@@ -130,21 +125,15 @@ def _run_cold(
             code, out_of_memory = engine.container_state(container)
             if not code:  # the engine could not start the command at all (Podman then keeps exit code 0)
                 code = 127 if "not found" in logs else status
-            failure = exit_failure(prepared, code, out_of_memory, command[0], logs)
+            failure = exit_failure(prepared, code, logs, container=command[0], out_of_memory=out_of_memory)
         return logs, failure
     finally:
         engine.remove_container(container)
 
 
-def _run_warm(
-    prepared: Prepared,
-    engine: Engine,
-    facts: ImageFacts,
-    command: list[str],
-    timeout: float | None,
-    on_log: LogSink | None,
-) -> tuple[str, RunError | None]:
+def _run_warm(run: ContainerRun) -> tuple[str, RunError | None]:
     """The run as a request to the warm container's worker; raises WorkerFailure if none can start."""
+    prepared, engine, facts, command = run.prepared, run.engine, run.facts, run.command
     read_only = read_only_roots(prepared, facts)
     env = container_env(prepared, facts, read_only)
     if prepared.pod is not None:
@@ -170,14 +159,14 @@ def _run_warm(
         raise WorkerFailure(_failed_starts[key])
     make_worker = container_worker(engine, facts, runs, mounted)
     try:
-        status, failure = run_warm(key, make_worker, request, timeout=timeout, on_log=on_log)
+        status, failure = run_warm(key, make_worker, request, timeout=run.timeout, on_log=run.on_log)
     except WorkerFailure as error:
         _failed_starts[key] = str(error)  # later runs go cold at once instead of paying for another failed start
         raise
-    logs = log.read_text(errors="replace") if log.exists() else ""
+    logs = read_log(log)
     if failure is None and status:
         code = 128 - status if status < 0 else status  # a container killed by signal N exits 128 + N
-        failure = exit_failure(prepared, code, False, command[0], logs)
+        failure = exit_failure(prepared, code, logs, container=command[0])
     return logs, failure
 
 
@@ -231,7 +220,7 @@ def container_worker(engine: Engine, facts: ImageFacts, runs: Path, read_only: l
         created = engine.call(
             "create", "--rm", "--name", name, *engine.labels(),
             "--pull", "never", *engine.user_args(), *volume_args(mounts),
-            "--entrypoint", python, facts.image, *options, "-c", worker_code(PROBE_MOUNT),
+            "--entrypoint", python, facts.image, *options, "-c", worker_code(WORKER_MOUNT),
             str(folder / "worker.sock"), str(settings().warm_idle),
         )  # fmt: skip
         if created.returncode:
@@ -307,20 +296,20 @@ def image_import_roots(prepared: Prepared) -> list[str]:
 def container_env(prepared: Prepared, facts: ImageFacts, read_only: list[Path]) -> dict[str, str]:
     """What a run's container adds to the image's environment."""
     inherited = prepared.env.get("PYTHONPATH", facts.env.get("PYTHONPATH", ""))
-    python_path = [PROBE_MOUNT, *map(str, read_only), *filter(None, inherited.split(os.pathsep))]
+    python_path = [WORKER_MOUNT, *map(str, read_only), *filter(None, inherited.split(os.pathsep))]
     return {
         "PYTHONUNBUFFERED": "1",  # logs reach the cell while the run goes on
         **prepared.env,
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path)),
         "TMPDIR": str(prepared.folder.tmp),
-        "SHIMTASK_PROBE": str(prepared.folder.probe),
+        PROBE_VARIABLE: str(prepared.folder.probe),
     }
 
 
 def same_path_mounts(read_write: list[Path], read_only: list[Path]) -> Mounts:
-    """Host folders at the same paths inside the container, and the probe; read-write wins over read-only."""
+    """Host folders at the same paths inside the container, and the worker folder; read-write wins over read-only."""
     mounts = {str(path): (str(path), "rw") for path in read_write}
-    mounts[PROBE_MOUNT] = (str(PROBE_DIR), "ro")
+    mounts[WORKER_MOUNT] = (str(WORKER_DIR), "ro")
     for root in read_only:
         mounts.setdefault(str(root), (str(root), "ro"))
     return mounts
@@ -335,24 +324,10 @@ def volume_args(mounts: Mounts) -> list[str]:
     return arguments
 
 
-def limits(prepared: Prepared) -> dict[int, str]:
-    """Resource limits as the platform sets them: the limit, or else the request."""
-    resources = prepared.template.container.resources
-    chosen = {entry.name: entry.value for entry in resources.requests}
-    chosen.update({entry.name: entry.value for entry in resources.limits})
-    return chosen
-
-
-def memory_limit(prepared: Prepared) -> str:
-    from flyteidl.core.tasks_pb2 import Resources
-
-    return limits(prepared).get(Resources.MEMORY, "")
-
-
 def resource_args(prepared: Prepared) -> list[str]:
     from flyteidl.core.tasks_pb2 import Resources
 
-    chosen = limits(prepared)
+    chosen = limits(prepared.template)
     arguments = []
     if memory := chosen.get(Resources.MEMORY):
         limit = str(int(quantity(memory)))
@@ -360,31 +335,3 @@ def resource_args(prepared: Prepared) -> list[str]:
     if cpu := chosen.get(Resources.CPU):
         arguments += ["--cpus", f"{min(quantity(cpu), Decimal(os.cpu_count() or 1)):f}"]
     return arguments
-
-
-def quantity(text: str) -> Decimal:
-    """A Kubernetes quantity ("512Mi", "1.5G", "500m") as a number."""
-    match = _QUANTITY.fullmatch(text.strip())
-    if not match:
-        raise TemplateError(f"resource value {text!r} is not a Kubernetes quantity (like 512Mi or 500m)")
-    return Decimal(match[1]) * _SUFFIX[match[2] or ""]
-
-
-def exit_failure(prepared: Prepared, code: int | None, out_of_memory: bool, program: str, logs: str) -> RunError | None:
-    """A non-zero exit: out of memory, a command that could not start, or a crash without an error document."""
-    tail = "\n".join(logs.strip().splitlines()[-20:])
-    memory = memory_limit(prepared)
-    if out_of_memory:
-        return RunError(
-            "SYSTEM", "OOMKilled", f"the container ran out of memory (limit {memory or 'none'}) and was killed", tail
-        )
-    if code == 137 and memory:  # SIGKILL under a limit; some engines (Podman on cgroup v1) do not flag it
-        return RunError(
-            "SYSTEM", "OOMKilled", f"the container was killed (SIGKILL) under its {memory} memory limit", tail
-        )
-    if any(prepared.folder.outputs.glob("error*.pb")):
-        return None
-    if code in (126, 127):
-        return RunError("SYSTEM", "ContainerFailed", f"{program} could not be started in the image (exit {code})", tail)
-    reason = exit_reason(code) if code is not None else "an engine error"
-    return RunError("SYSTEM", "ContainerFailed", f"the container ended with {reason}", tail)

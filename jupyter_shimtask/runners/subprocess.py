@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import settings
 from ..errors import ShimTaskError
 from ..platform import is_run_time
-from .base import (
-    PROBE_DIR,
-    LogSink,
-    Prepared,
-    RunError,
-    RunResult,
-    exit_reason,
-    finish,
-    host_command,
-    import_roots,
-    kill_group,
-    stoppable,
-)
+from ..platform.resources import memory_limit, quantity
+from ..worker.shimtask_output_probe import ENV_VAR as PROBE_VARIABLE
+from .base import WORKER_DIR, LogSink, Prepared, RunError, RunResult, finishing, host_command, import_roots
+from .proc import ctrl_c_interrupts, exit_failure, read_log, run_process_group
+from .warm import local_worker, run_warm
 
 # Read by an interpreter (or the dynamic loader, or the C library) as it starts: a warm worker cannot
 # take them from a run's request, so it must have started with the run's own values.
@@ -51,89 +41,9 @@ def child_env(prepared: Prepared, *, python_path: list[str], tmp: str) -> dict[s
     existing = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*python_path, *existing]))
     env["TMPDIR"] = tmp
-    env["SHIMTASK_PROBE"] = str(prepared.folder.probe)
+    env[PROBE_VARIABLE] = str(prepared.folder.probe)
     env.pop("FLYTE_FAIL_ON_ERROR", None)
     return env
-
-
-def run_process_group(
-    command: list[str], *, env: dict[str, str], cwd: str, timeout: float | None, on_log: LogSink | None
-) -> tuple[int | None, str, RunError | None]:
-    """Run ``command`` in its own process group, streaming output; the group never outlives the call."""
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        text=True,
-        errors="replace",
-        preexec_fn=_die_with_parent,
-    )
-    lines: list[str] = []
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if on_log:
-                on_log(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    failure = None
-    try:
-        with ctrl_c_interrupts(), stoppable(lambda: kill_group(process.pid)):
-            process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        failure = RunError("SYSTEM", "Timeout", f"no result after {timeout:g}s; the process group was killed")
-    finally:
-        _kill_group(process)
-        reader.join(timeout=5)
-    return process.returncode, "".join(lines), failure
-
-
-@contextlib.contextmanager
-def ctrl_c_interrupts() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt while we wait (importing flytekit makes SIGINT call exit(1))."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _parent_death_signal() -> Callable[[], None] | None:
-    """prctl(PR_SET_PDEATHSIG, SIGKILL), bound before any fork (Linux); None elsewhere."""
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_signal() -> None:  # in the forked child, before exec: no imports, no locks
-        prctl(1, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent is already gone
-            os._exit(137)
-
-    return set_signal
-
-
-# A run's process must not outlive this process, even when it is killed with SIGKILL
-_die_with_parent = _parent_death_signal() if sys.platform.startswith("linux") else None
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 def run_in_subprocess(
@@ -144,11 +54,10 @@ def run_in_subprocess(
     on_log: LogSink | None = None,
     warm: bool = False,
 ) -> RunResult:
-    started = time.perf_counter()
-    try:
+    with finishing(prepared, mode="subprocess", keep=keep) as run:
         host_command(prepared)
         command = [executable(prepared.args[0]), *prepared.args[1:]]
-        python_path = [str(PROBE_DIR), *import_roots(prepared)]
+        python_path = [str(WORKER_DIR), *import_roots(prepared)]
         if carried := [entry for entry in python_path if os.pathsep in entry]:
             raise ShimTaskError(
                 f"{carried[0]} holds {os.pathsep!r}, which PYTHONPATH cannot carry: use a workspace "
@@ -157,33 +66,47 @@ def run_in_subprocess(
         env = child_env(prepared, python_path=python_path, tmp=str(prepared.folder.tmp))
         if prepared.pod is not None:
             env.update(prepared.pod.env())
-    except BaseException:
-        prepared.folder.remove(keep=False)
-        raise
-    notes = []
-    if warm and (reason := cold_only(env)):
-        warm = False
-        notes.append(f"cold run: {reason}")
-    if (missing := not_on_path(prepared)) is not None:
-        return finish(prepared, mode="subprocess", logs="", started=started, keep=keep, failure=missing)
-    try:
-        with ctrl_c_interrupts():  # also while a warm worker starts
-            if warm:
-                status, logs, failure = _run_warm(prepared, command, env, python_path, timeout, on_log)
-            else:
-                status, logs, failure = run_process_group(
-                    command, env=env, cwd=str(prepared.folder.root), timeout=timeout, on_log=on_log
-                )
-    except BaseException:
-        prepared.folder.remove(keep=False)
-        raise
+        if warm and (reason := cold_only(env)):
+            warm = False
+            run.notes.append(f"cold run: {reason}")
+        if (missing := not_on_path(prepared)) is not None:
+            run.failure = missing
+        else:
+            run.logs, run.failure = _run(Launch(prepared, command, env, python_path, timeout, on_log), warm=warm)
+    return run.result
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How pyflyte-execute starts for one run: its command, environment and import path, and its limits."""
+
+    prepared: Prepared
+    command: list[str]
+    env: dict[str, str]
+    python_path: list[str]  # the worker folder first
+    timeout: float | None
+    on_log: LogSink | None
+
+
+def _run(launch: Launch, *, warm: bool) -> tuple[str, RunError | None]:
+    """The run, cold or warm, and its verdict from what the process left (before ``finish`` reads the folder)."""
+    prepared = launch.prepared
+    with ctrl_c_interrupts():  # also while a warm worker starts
+        if warm:
+            status, logs, failure = _run_warm(launch)
+        else:
+            status, logs, failure = run_process_group(
+                launch.command,
+                env=launch.env,
+                cwd=str(prepared.folder.root),
+                timeout=launch.timeout,
+                on_log=launch.on_log,
+            )
     if failure is None:
         failure = memory_failure(prepared)
     if failure is None and status:
-        failure = _exit_failure(prepared, status, logs)
-    result = finish(prepared, mode="subprocess", logs=logs, started=started, keep=keep, failure=failure)
-    result.notes[:0] = notes
-    return result
+        failure = exit_failure(prepared, status, logs)
+    return logs, failure
 
 
 def cold_only(env: Mapping[str, str], worker_env: Mapping[str, str] = os.environ) -> str | None:
@@ -230,11 +153,7 @@ def not_on_path(prepared: Prepared) -> RunError | None:
 
 def memory_failure(prepared: Prepared) -> RunError | None:
     """OOMKilled, as the platform's cgroup would, when the run's peak memory went above the template's limit."""
-    import json
-
-    from .image import memory_limit, quantity
-
-    limit = memory_limit(prepared)
+    limit = memory_limit(prepared.template)
     if not limit or not prepared.folder.probe.exists():
         return None
     with contextlib.suppress(ValueError, OSError):
@@ -249,22 +168,13 @@ def memory_failure(prepared: Prepared) -> RunError | None:
     return None
 
 
-def _run_warm(
-    prepared: Prepared,
-    command: list[str],
-    env: dict[str, str],
-    python_path: list[str],
-    timeout: float | None,
-    on_log: LogSink | None,
-) -> tuple[int | None, str, RunError | None]:
-    from .warm import local_worker, run_warm
-
-    log = prepared.folder.root / "run.log"
+def _run_warm(launch: Launch) -> tuple[int | None, str, RunError | None]:
+    env, log = launch.env, launch.prepared.folder.root / "run.log"
     request = {
-        "args": command,
+        "args": launch.command,
         "env": env,
-        "cwd": str(prepared.folder.root),
-        "python_path": python_path[1:],
+        "cwd": str(launch.prepared.folder.root),
+        "python_path": launch.python_path[1:],  # the worker has its own folder first already
         "log": str(log),
     }
     # one worker per start-up environment: TZ, PYTHONHASHSEED, LD_LIBRARY_PATH... act as in a fresh process
@@ -272,13 +182,5 @@ def _run_warm(
     worker_env = {**{k: v for k, v in os.environ.items() if k not in startup_env(os.environ)}, **starting}
     make_worker = local_worker(sys.executable, idle_seconds=settings().warm_idle, env=worker_env)
     key = ("subprocess", sys.executable, tuple(sorted(starting.items())))
-    status, failure = run_warm(key, make_worker, request, timeout=timeout, on_log=on_log)
-    return status, log.read_text(errors="replace") if log.exists() else "", failure
-
-
-def _exit_failure(prepared: Prepared, status: int, logs: str) -> RunError | None:
-    """A non-zero exit without an error document (killed, crashed interpreter, bad arguments)."""
-    if any(prepared.folder.outputs.glob("error*.pb")):
-        return None
-    tail = "\n".join(logs.strip().splitlines()[-20:])
-    return RunError("SYSTEM", "ProcessFailed", f"pyflyte-execute ended with {exit_reason(status)}", tail)
+    status, failure = run_warm(key, make_worker, request, timeout=launch.timeout, on_log=launch.on_log)
+    return status, read_log(log), failure

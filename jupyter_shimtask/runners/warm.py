@@ -18,12 +18,12 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import PROBE_DIR, LogSink, RunError, stoppable
+from .base import WORKER_DIR, LogSink, RunError, stoppable
+from .proc import LogFollower, ctrl_c_interrupts, end_process, kill_group
 
 READY_SECONDS = 60.0
 HANDSHAKE_SECONDS = 10.0
@@ -104,9 +104,7 @@ class Worker:
 
     def stop(self) -> None:
         if self.process is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, 9)
-            self.process.wait()
+            end_process(self.process)
             self.process = None
         if self.cleanup is not None:
             self.cleanup()
@@ -146,7 +144,7 @@ class Worker:
                 raise WorkerFailure(f"the warm worker did not answer ({exc})") from exc
             if not first or "pid" not in first:
                 raise WorkerFailure((first or {}).get("restart", "the warm worker closed the connection"))
-            tail = _Tail(log, on_log)
+            tail = LogFollower(log, on_log)
             stopped = threading.Event()
 
             def stop() -> None:  # the worker kills the run's process group when its connection closes
@@ -159,8 +157,7 @@ class Worker:
             finally:
                 tail.stop()
             if failure is not None and failure.code == "WorkerDied":
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(first["pid"], 9)
+                kill_group(first["pid"])
             return status, failure
         finally:
             # shut down, not only closed: a kept traceback (IPython keeps the KeyboardInterrupt's) must
@@ -174,8 +171,6 @@ class Worker:
                 self.stop()
 
     def _await_status(self, connection: socket.socket, stream, timeout: float | None, stopped: threading.Event):
-        from .subprocess import ctrl_c_interrupts
-
         connection.settimeout(timeout)
         try:
             with ctrl_c_interrupts():
@@ -188,30 +183,6 @@ class Worker:
             self.stop()
             return None, RunError("SYSTEM", "WorkerDied", "the warm worker stopped during the run; it will be replaced")
         return json.loads(line)["status"], None
-
-
-class _Tail:
-    """Streams a growing log file to the sink until stopped."""
-
-    def __init__(self, path: Path, sink: LogSink | None):
-        self.path, self.sink, self.done = path, sink, threading.Event()
-        self.thread = threading.Thread(target=self._follow, daemon=True)
-        self.thread.start()
-
-    def _follow(self) -> None:
-        with open(self.path, errors="replace") as handle:
-            while True:
-                chunk = handle.read()
-                if chunk and self.sink:
-                    self.sink(chunk)
-                if not chunk:
-                    if self.done.is_set():
-                        return
-                    time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join(timeout=5)
 
 
 class Pool:
@@ -255,16 +226,16 @@ class Pool:
 pool = Pool()
 
 
-def worker_code(probe_dir: str) -> str:
-    """``python -c`` code that starts shimtask_worker from ``probe_dir`` (arguments: socket path, idle seconds)."""
-    return f"import sys; sys.path.insert(0, {probe_dir!r}); import shimtask_worker; shimtask_worker.main()"
+def worker_code(worker_dir: str) -> str:
+    """``python -c`` code that starts the warm worker from ``worker_dir`` (arguments: socket path, idle seconds)."""
+    return f"import sys; sys.path.insert(0, {worker_dir!r}); import shimtask_warm_worker; shimtask_warm_worker.main()"
 
 
 def local_worker(python: str, idle_seconds: float, env: dict[str, str] | None = None) -> Callable[[], Worker]:
     """A worker beside this kernel, started with ``env``; it exits when the kernel does, or after ``idle_seconds``."""
 
     def launch(socket_path: Path) -> list[str]:
-        return [python, "-c", worker_code(str(PROBE_DIR)), str(socket_path), str(idle_seconds)]
+        return [python, "-c", worker_code(str(WORKER_DIR)), str(socket_path), str(idle_seconds)]
 
     return lambda: Worker(launch, env=env)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import settings
 from ..errors import ShimTaskError
 from ..platform.env import new_execution_id
-from ..runners import MODES, Attempts, run_attempts, runs_folder
+from ..runners.attempts import MODES, Attempts, RunOptions, run_attempts, runs_folder
 from ..runners.base import LogSink, RunError, RunResult, StopToken, new_raw_prefix, prepare_literals, stop_token
 from . import cache as catalog
 from .bindings import evaluate, resolve_all
@@ -32,6 +32,7 @@ from .result import NodeFailure, NodeState, WorkflowResult
 if TYPE_CHECKING:
     from flyteidl.core.literals_pb2 import Literal, LiteralMap
     from flyteidl.core.workflow_pb2 import Node, WorkflowTemplate
+    from typing_extensions import Unpack
 
 FINISHED = ("ok", "cached", "failed", "stopped")
 
@@ -148,7 +149,7 @@ class Execution:
     # -- running ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        from ..runners.subprocess import ctrl_c_interrupts
+        from ..runners.proc import ctrl_c_interrupts
 
         self._share_image_mounts()
         running: dict[concurrent.futures.Future, str] = {}
@@ -421,24 +422,18 @@ def _cached_result(entry: TaskEntry, outputs: LiteralMap, mode: str) -> RunResul
     return result
 
 
+class WorkflowRunOptions(RunOptions, total=False):
+    """``run_workflow``'s keyword arguments: a task run's, and how the workflow's nodes run."""
+
+    modes: dict[Any, str] | None
+    images: dict[Any, str] | None
+    cache: bool
+    parallelism: int | None
+    live: bool | None
+
+
 def run_workflow(
-    workflow: Any,
-    inputs: dict[str, Any] | None = None,
-    *,
-    mode: str | None = None,
-    modes: dict[Any, str] | None = None,
-    images: dict[Any, str] | None = None,
-    image: str | None = None,
-    engine: str | None = None,
-    timeout: float | None = None,
-    keep: bool | None = None,
-    warm: bool | None = None,
-    cache: bool = True,
-    parallelism: int | None = None,
-    on_log: LogSink | None = None,
-    live: bool | None = None,
-    secrets: Mapping[str, str] | None = None,
-    retries: bool = True,
+    workflow: Any, inputs: dict[str, Any] | None = None, **given: Unpack[WorkflowRunOptions]
 ) -> WorkflowResult:
     """Run ``workflow`` (``@workflow``, ``ImperativeWorkflow`` or launch plan) node by node.
 
@@ -456,31 +451,13 @@ def run_workflow(
     from .live import LiveTable
 
     started = time.perf_counter()
-    config = settings()
-    mode = mode or config.mode
-    if mode not in MODES:
-        raise ShimTaskError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    options = Options(
-        mode=mode,
-        modes=option_table(modes, "modes", MODES),
-        images=option_table(images, "images"),
-        image=image,
-        engine=engine or config.engine,
-        timeout=timeout if timeout is not None else (config.timeout or None),
-        keep=config.keep if keep is None else keep,
-        warm=config.warm if warm is None else warm,
-        cache=cache,
-        parallelism=parallelism or config.parallelism,
-        on_log=on_log,
-        secrets=secrets,
-        retries=retries,
-    )
+    options = workflow_options(given)
     compiled = compile_workflow(workflow)
     raw = new_raw_prefix()
     try:
         literal_inputs = workflow_inputs(compiled, inputs, raw)
         execution = Execution(compiled, literal_inputs, options, raw)
-        table = LiveTable(execution.states, compiled.name) if LiveTable.wanted(live) else None
+        table = LiveTable(execution.states, compiled.name) if LiveTable.wanted(given.get("live")) else None
         if table is not None:
             execution.listeners.append(table.update)
         try:
@@ -495,6 +472,32 @@ def run_workflow(
     finally:
         if raw.exists() and not any(path.is_file() for path in raw.rglob("*")):
             shutil.rmtree(raw, ignore_errors=True)
+
+
+def workflow_options(given: WorkflowRunOptions) -> Options:
+    """``run_workflow``'s keyword arguments, checked, with settings for what is not given."""
+    if unknown := sorted(set(given) - WorkflowRunOptions.__optional_keys__):
+        raise TypeError(f"run_workflow() got an unexpected keyword argument {unknown[0]!r}")
+    config = settings()
+    mode = given.get("mode") or config.mode
+    if mode not in MODES:
+        raise ShimTaskError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    timeout, keep, warm = given.get("timeout"), given.get("keep"), given.get("warm")
+    return Options(
+        mode=mode,
+        modes=option_table(given.get("modes"), "modes", MODES),
+        images=option_table(given.get("images"), "images"),
+        image=given.get("image"),
+        engine=given.get("engine") or config.engine,
+        timeout=timeout if timeout is not None else (config.timeout or None),
+        keep=config.keep if keep is None else keep,
+        warm=config.warm if warm is None else warm,
+        cache=given.get("cache", True),
+        parallelism=given.get("parallelism") or config.parallelism,
+        on_log=given.get("on_log"),
+        secrets=given.get("secrets"),
+        retries=given.get("retries", True),
+    )
 
 
 def _result(execution: Execution, compiled: CompiledWorkflow, seconds: float) -> WorkflowResult:

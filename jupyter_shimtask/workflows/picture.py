@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .compile import CompiledWorkflow, promises
-from .result import STATUS_COLOURS, NodeState
+from .nodes import STATUS_COLOURS, NodeState
 
 if TYPE_CHECKING:
     from flyteidl.core.workflow_pb2 import Node

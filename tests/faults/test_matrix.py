@@ -26,9 +26,9 @@ from support import mode_options, processes_mentioning
 from jupyter_shimtask import run, serialize
 from jupyter_shimtask.authoring import build_module
 from jupyter_shimtask.config import ShimTask, use
-from jupyter_shimtask.engines import Engine
 from jupyter_shimtask.errors import ShimTaskError, TemplateError
 from jupyter_shimtask.runners import RunResult, warm
+from jupyter_shimtask.runners.engines import Engine
 
 MODES = (
     "process",

@@ -1,7 +1,8 @@
 """Records how an executor handed back its outputs inside pyflyte-execute.
 
 Standalone on purpose (stdlib and flytekit only): it is put on PYTHONPATH of runs, also inside
-images that do not have jupyter_shimtask installed. Enabled by SHIMTASK_PROBE=<json file>.
+images that do not have jupyter_shimtask installed. Enabled by SHIMTASK_PROBE=<json file> in the
+run's environment.
 """
 
 from __future__ import annotations
@@ -70,17 +71,27 @@ def patch(record_path):
     return undo
 
 
+def install_from_environment():
+    """Record into the file $SHIMTASK_PROBE names, if it is set; returns what undoes it (None if nothing was done).
+
+    The one way every run installs the probe: sitecustomize as a cold pyflyte-execute starts, the warm
+    worker's child once it has the run's environment, ``recording`` around a run in this interpreter.
+    """
+    record_path = os.environ.get(ENV_VAR)
+    if not record_path:
+        return None
+    try:
+        return patch(record_path)
+    except ImportError:  # no flytekit here: nothing to record
+        return None
+
+
 @contextlib.contextmanager
-def recording(record_path):
-    undo = patch(record_path)
+def recording():
+    """``install_from_environment`` for the block (a run in this interpreter), undone after."""
+    undo = install_from_environment()
     try:
         yield
     finally:
-        undo()
-
-
-def install_from_environment():
-    record_path = os.environ.get(ENV_VAR)
-    if record_path:
-        with contextlib.suppress(ImportError):
-            patch(record_path)
+        if undo is not None:
+            undo()

@@ -16,7 +16,7 @@ def _chain():
         spec.loader.exec_module(module)
 
 
-import shimtask_probe  # noqa: E402
+import shimtask_output_probe  # noqa: E402
 
-shimtask_probe.install_from_environment()
+shimtask_output_probe.install_from_environment()
 _chain()

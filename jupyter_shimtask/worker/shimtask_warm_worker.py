@@ -79,11 +79,9 @@ def child(request: dict, base_path: list[str], base_env: dict[str, str]) -> None
     sys.argv[:] = request["args"]
     code = 1
     try:
-        probe = os.environ.get("SHIMTASK_PROBE")
-        if probe:
-            import shimtask_probe
+        import shimtask_output_probe
 
-            shimtask_probe.patch(probe)
+        shimtask_output_probe.install_from_environment()
         from flytekit.bin.entrypoint import execute_task_cmd
 
         args = request["args"]
@@ -166,6 +164,99 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+class Server:
+    """The worker's socket and what goes on over it: the owner's leases and the runs under way."""
+
+    def __init__(self, socket_path: str, times: dict[str, float], base: tuple[list[str], dict[str, str]]) -> None:
+        self.socket_path, self.times, self.base = socket_path, times, base
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        here = os.getcwd()
+        os.chdir(os.path.dirname(socket_path))  # a relative name: the folder's path may be longer than a socket address
+        self.server.bind(os.path.basename(socket_path))
+        os.chdir(here)
+        self.server.listen(64)
+        self.last = time.monotonic()
+        self.leases: list[socket.socket] = []
+        self.runs: dict[int, Run] = {}  # by pidfd and by connection descriptor
+        self.retiring = False  # stale: finish the runs under way, take no new ones
+
+    def under_way(self) -> list[Run]:
+        return list({id(run): run for run in self.runs.values()}.values())
+
+    def wait(self) -> list:
+        handles = [self.server, *self.leases]
+        for run in self.under_way():
+            handles += [run.watcher, run.connection]
+        ready, _, _ = select.select(handles, [], [], 1.0)
+        return ready
+
+    def end_runs(self, ready: list) -> None:
+        """Finish the runs whose child ended (reporting its status) or whose client went away (killing it)."""
+        for handle in ready:
+            if handle is self.server or handle in self.leases:
+                continue
+            fd = handle if isinstance(handle, int) else handle.fileno()
+            run = self.runs.get(fd)
+            if run is None:
+                continue
+            if handle is run.watcher:
+                report = True
+            elif not run.connection.recv(1, socket.MSG_PEEK):
+                report = False  # the client went away: stop the run
+            else:
+                run.connection.recv(4096)  # clients send nothing after the request; ignore it
+                continue
+            del self.runs[run.watcher], self.runs[run.connection.fileno()]
+            run.finish(report)
+            self.last = time.monotonic()
+
+    def accept(self) -> None:
+        """Take a connection: a lease, a run, or (when stale) a restart answer."""
+        connection, _ = self.server.accept()
+        stream, request = read_request(connection)
+        if request is not None and request.get("lease"):
+            self.leases.append(connection)
+            return
+        reason = stale(self.times) if request is not None else None
+        if request is None or reason:
+            with connection, stream, contextlib.suppress(OSError):
+                if reason:
+                    stream.write(json.dumps({"restart": f"{reason} changed on disk"}).encode() + b"\n")
+                    stream.flush()
+            self.retiring = self.retiring or bool(reason)
+            return
+        run = start_run(connection, stream, request, self.base)
+        self.runs[run.watcher] = self.runs[connection.fileno()] = run
+
+    def serve(self, parent: int, idle_seconds: float) -> None:
+        """Until the owner's lease closes, the owner is gone, the worker idles too long or is stale and idle."""
+        while True:
+            ready = self.wait()
+            if any(lease in ready for lease in self.leases):  # the owner closed its lease: it has exited
+                return
+            self.end_runs(ready)
+            if not self.runs and os.getpid() == 1:
+                reap_orphans()
+            if self.retiring and not self.runs:
+                return
+            if self.server in ready:
+                self.accept()
+                continue
+            if not ready and not self.runs:
+                orphaned = parent not in (0, 1) and os.getppid() != parent
+                if orphaned or time.monotonic() - self.last > idle_seconds:
+                    return
+
+    def close(self) -> None:
+        for run in self.under_way():
+            kill_group(run.pid)
+        self.server.close()
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+
+
 def main() -> None:
     socket_path, idle_seconds = sys.argv[1], float(sys.argv[2])
     parent = os.getppid()
@@ -177,80 +268,15 @@ def main() -> None:
     os.makedirs(tempfile.tempdir, exist_ok=True)
     # flytekit picks its log format at import by whether this is set; every run sets it (as every pod has it)
     os.environ.setdefault("FLYTE_INTERNAL_EXECUTION_ID", "warm-worker")
-    import shimtask_probe  # noqa: F401
+    import shimtask_output_probe  # noqa: F401
     from flytekit.bin.entrypoint import execute_task_cmd  # noqa: F401  (the point: import once)
 
-    times = snapshot()
-    base = (list(sys.path), base_env)
-    if os.path.exists(socket_path):
-        os.unlink(socket_path)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    here = os.getcwd()
-    os.chdir(os.path.dirname(socket_path))  # a relative name: the folder's path may be longer than a socket address
-    server.bind(os.path.basename(socket_path))
-    os.chdir(here)
-    server.listen(64)
+    server = Server(socket_path, snapshot(), (list(sys.path), base_env))
     print("ready", flush=True)
-    last = time.monotonic()
-    leases: list[socket.socket] = []
-    runs: dict[int, Run] = {}  # by pidfd and by connection descriptor
-    retiring = False  # stale: finish the runs under way, take no new ones
     try:
-        while True:
-            handles = [server, *leases]
-            for run in {id(run): run for run in runs.values()}.values():
-                handles += [run.watcher, run.connection]
-            ready, _, _ = select.select(handles, [], [], 1.0)
-            if any(lease in ready for lease in leases):  # the owner closed its lease: it has exited
-                return
-            for handle in ready:
-                if handle is server or handle in leases:
-                    continue
-                fd = handle if isinstance(handle, int) else handle.fileno()
-                run = runs.get(fd)
-                if run is None:
-                    continue
-                if handle is run.watcher:
-                    report = True
-                elif not run.connection.recv(1, socket.MSG_PEEK):
-                    report = False  # the client went away: stop the run
-                else:
-                    run.connection.recv(4096)  # clients send nothing after the request; ignore it
-                    continue
-                del runs[run.watcher], runs[run.connection.fileno()]
-                run.finish(report)
-                last = time.monotonic()
-            if not runs and os.getpid() == 1:
-                reap_orphans()
-            if retiring and not runs:
-                return
-            if server in ready:
-                connection, _ = server.accept()
-                stream, request = read_request(connection)
-                if request is not None and request.get("lease"):
-                    leases.append(connection)
-                    continue
-                reason = stale(times) if request is not None else None
-                if request is None or reason:
-                    with connection, stream, contextlib.suppress(OSError):
-                        if reason:
-                            stream.write(json.dumps({"restart": f"{reason} changed on disk"}).encode() + b"\n")
-                            stream.flush()
-                    retiring = retiring or bool(reason)
-                    continue
-                run = start_run(connection, stream, request, base)
-                runs[run.watcher] = runs[connection.fileno()] = run
-                continue
-            if not ready and not runs:
-                orphaned = parent not in (0, 1) and os.getppid() != parent
-                if orphaned or time.monotonic() - last > idle_seconds:
-                    return
+        server.serve(parent, idle_seconds)
     finally:
-        for run in {id(run): run for run in runs.values()}.values():
-            kill_group(run.pid)
         server.close()
-        if os.path.exists(socket_path):
-            os.unlink(socket_path)
         import shutil
 
         shutil.rmtree(tempfile.tempdir, ignore_errors=True)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .config import settings
-from .errors import ShimTaskError
+from ..config import settings
+from ..errors import ShimTaskError
+from .proc import run_process_group
 
 ENGINES = ("docker", "podman")
 LABEL = "jupyter-shimtask"  # every container this package makes carries LABEL=1; images it builds too
@@ -279,8 +280,6 @@ class Engine:
         timeout: float | None = None,
     ) -> str:
         """``build`` of ``context``/Dockerfile; returns the build log. Stopped with the call on Ctrl-C."""
-        from .runners.subprocess import run_process_group
-
         arguments = ["build", "--force-rm", "--tag", tag, "--label", f"{LABEL}=1"]
         for name, value in (build_args or {}).items():
             arguments += ["--build-arg", f"{name}={value}"]
@@ -348,7 +347,7 @@ def build_image(
     The module lands in /opt/jupyter-shimtask/modules, which is put on the image's PYTHONPATH,
     so ``pyflyte-execute`` finds the executor on a cluster without any mount.
     """
-    from .template import as_template, executor_path
+    from ..template import as_template, executor_path
 
     started = time.perf_counter()
     template = as_template(task_or_template)
