@@ -50,7 +50,7 @@ class TreeNode:
     @property
     def long(self) -> bool:
         """A string whose preview is cut: it opens to show the whole text."""
-        return self.kind == "string" and self.preview.endswith('…"')
+        return _cut(self.kind, self.preview)
 
     @property
     def label(self) -> str:
@@ -90,13 +90,20 @@ def scalar_text(value: Value) -> str:
     return "null"
 
 
-def _preview(entry: Any, kind: Kind) -> str:
+def count_preview(kind: Kind, count: int) -> str:
+    """``{3 keys}`` for an object, ``[3 items]`` for an array."""
     if kind == "object":
-        count = _count(entry, kind)
         return f"{{{count:,} key{'s' if count != 1 else ''}}}"
-    if kind == "array":
-        count = _count(entry, kind)
-        return f"[{count:,} item{'s' if count != 1 else ''}]"
+    return f"[{count:,} item{'s' if count != 1 else ''}]"
+
+
+def _cut(kind: Kind, preview: str) -> bool:
+    return kind == "string" and preview.endswith('…"')
+
+
+def _preview(entry: Any, kind: Kind) -> str:
+    if kind in ("object", "array"):
+        return count_preview(kind, _count(entry, kind))
     if kind == "string":
         text = json.dumps(entry.string_value, ensure_ascii=False)
         return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 2] + '…"'
@@ -282,6 +289,47 @@ def path_from_id(text: str) -> NodePath:
     return tuple(json.loads(text))
 
 
+# -- the tree as the saved payload carries it -------------------------------------------------------
+#
+# One node is ``[label, kind, bytes, preview]``, with a fifth item for objects and arrays (their
+# children, in tree order), for a string whose preview is cut (``"long"``: it opens to its whole text)
+# and for a key trimmed from the saved copy (``"trimmed"``). A kernel-less view draws these as they
+# are; the values themselves (a string's text) are in the payload's ``template.custom``.
+
+LONG = "long"
+TRIMMED = "trimmed"
+
+
+def payload_node(entry: Struct | Value, label: str) -> list[Any]:
+    """``entry`` and everything below it, as payload nodes."""
+    kind = _kind(entry)
+    preview = _preview(entry, kind)
+    node: list[Any] = [label, kind, entry.ByteSize(), preview]
+    if kind == "object":
+        fields = _fields(entry)
+        node.append([payload_node(fields[key], key) for key in sorted(fields)])
+    elif kind == "array":
+        node.append([payload_node(item, f"[{index}]") for index, item in enumerate(entry.list_value.values)])
+    elif _cut(kind, preview):
+        node.append(LONG)
+    return node
+
+
+def payload_tree(custom: Struct, kept: Sequence[str] | None = None, trimmed: Sequence[TreeNode] = ()) -> list[Any]:
+    """The ``custom`` tree a saved payload carries: every key, or the ``kept`` ones and the ``trimmed`` ones.
+
+    With ``trimmed`` keys (their values are not in the saved copy), the root lists the kept keys and
+    the trimmed ones in key order, and its bytes stay the whole ``custom`` Struct's.
+    """
+    if kept is None and not trimmed:
+        return payload_node(custom, "custom")
+    fields = custom.fields
+    children = {key: payload_node(fields[key], key) for key in kept or ()}
+    children.update({node.label: [node.label, node.kind, node.size, node.preview, TRIMMED] for node in trimmed})
+    preview = count_preview("object", len(children))
+    return ["custom", "object", custom.ByteSize(), preview, [children[key] for key in sorted(children)]]
+
+
 def _kind(entry: Any) -> Kind:
     """``object`` for the root Struct, else the kind of the Value."""
     if not hasattr(entry, "WhichOneof") or entry.DESCRIPTOR.name == "Struct":
@@ -317,8 +365,8 @@ class InspectedTemplate:
 
         from ..errors import TemplateError
         from ..fidelity import check
-        from ..payload import template_payload
         from ..template import as_template
+        from .payload import template_payload
 
         template = as_template(target)
         if not template.ByteSize():

@@ -15,7 +15,7 @@ import nbformat
 from browser_lab import ARTIFACTS, custom_task_cell, wait_for_kernel_idle
 from nbclient import NotebookClient
 
-from jupyter_shimtask.payload import MIME_TYPE, template_payload
+from jupyter_shimtask.inspector.payload import MIME_TYPE, template_payload
 
 RUN_ALL_MS = 240_000
 PLUGINS = (
