@@ -300,34 +300,39 @@ LONG = "long"
 TRIMMED = "trimmed"
 
 
-def payload_node(entry: Struct | Value, label: str) -> list[Any]:
-    """``entry`` and everything below it, as payload nodes."""
-    kind = _kind(entry)
-    preview = _preview(entry, kind)
-    node: list[Any] = [label, kind, entry.ByteSize(), preview]
+def payload_node(value: Value, label: str) -> list[Any]:
+    """A ``Value`` and everything below it, as payload nodes."""
+    kind = _KINDS[value.WhichOneof("kind")]
     if kind == "object":
-        fields = _fields(entry)
-        node.append([payload_node(fields[key], key) for key in sorted(fields)])
+        fields = value.struct_value.fields
+        children = [payload_node(fields[key], key) for key in sorted(fields)]
     elif kind == "array":
-        node.append([payload_node(item, f"[{index}]") for index, item in enumerate(entry.list_value.values)])
-    elif _cut(kind, preview):
-        node.append(LONG)
-    return node
+        children = [payload_node(item, f"[{index}]") for index, item in enumerate(value.list_value.values)]
+    else:
+        preview = _preview(value, kind)
+        return (
+            [label, kind, value.ByteSize(), preview, LONG]
+            if _cut(kind, preview)
+            else [label, kind, value.ByteSize(), preview]
+        )
+    return [label, kind, value.ByteSize(), count_preview(kind, len(children)), children]
 
 
-def payload_tree(custom: Struct, kept: Sequence[str] | None = None, trimmed: Sequence[TreeNode] = ()) -> list[Any]:
+def payload_tree(
+    custom: Struct, kept: Sequence[str] | None = None, trimmed: Sequence[TreeNode] = (), size: int | None = None
+) -> list[Any]:
     """The ``custom`` tree a saved payload carries: every key, or the ``kept`` ones and the ``trimmed`` ones.
 
-    With ``trimmed`` keys (their values are not in the saved copy), the root lists the kept keys and
-    the trimmed ones in key order, and its bytes stay the whole ``custom`` Struct's.
+    With ``trimmed`` keys (their values are not in the saved copy) the root lists the kept keys and
+    the trimmed ones in key order. The root's bytes are the whole ``custom`` Struct's (``size``, when
+    the caller has it already).
     """
-    if kept is None and not trimmed:
-        return payload_node(custom, "custom")
     fields = custom.fields
-    children = {key: payload_node(fields[key], key) for key in kept or ()}
+    children = {key: payload_node(fields[key], key) for key in (fields if kept is None else kept)}
     children.update({node.label: [node.label, node.kind, node.size, node.preview, TRIMMED] for node in trimmed})
     preview = count_preview("object", len(children))
-    return ["custom", "object", custom.ByteSize(), preview, [children[key] for key in sorted(children)]]
+    size = custom.ByteSize() if size is None else size
+    return ["custom", "object", size, preview, [children[key] for key in sorted(children)]]
 
 
 def _kind(entry: Any) -> Kind:

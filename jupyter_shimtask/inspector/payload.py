@@ -109,8 +109,9 @@ def _document(
     template: TaskTemplate, custom_sizes: dict[str, int], custom_bytes: int | None
 ) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
     """The template's JSON form, with ``custom`` cut down to ``custom_bytes`` when it is bigger, and its tree."""
-    if custom_bytes is None or template.custom.ByteSize() <= custom_bytes:
-        return template_to_dict(template), {}, payload_tree(template.custom)
+    whole = template.custom.ByteSize()
+    if custom_bytes is None or whole <= custom_bytes:
+        return template_to_dict(template), {}, payload_tree(template.custom, size=whole)
     from flyteidl.core.tasks_pb2 import TaskTemplate
     from google.protobuf import json_format
 
@@ -134,10 +135,10 @@ def _document(
     trimmed = {
         "custom_keys": len(custom_sizes),
         "custom_keys_kept": len(kept),
-        "custom_bytes": template.custom.ByteSize(),
+        "custom_bytes": whole,
         "custom_rows": rows,
     }
-    return document, trimmed, payload_tree(template.custom, list(kept), nodes)
+    return document, trimmed, payload_tree(template.custom, list(kept), nodes, whole)
 
 
 def size_bars(
