@@ -90,3 +90,50 @@ def test_static_html_copy_shows_long_strings_in_full() -> None:
     page = custom_tree_html(CustomTree(template.custom))
     assert f'<pre style="white-space:pre-wrap">{long}</pre>' in page
     assert "... 10 more characters in the live inspector" in page
+
+
+def test_payload_tree_carries_the_models_figures() -> None:
+    from jupyter_shimtask.inspector.model import CustomTree
+
+    custom = {"b": {"x": [1, "y" * 100, None]}, "a": True, "ключ": "z"}
+    template = serialize(sample_tasks.Task("tree", sample_tasks.GreetExecutor, {}, {}, custom))
+    tree = CustomTree(template.custom)
+    payload = inspect(template).inspected.payload
+
+    def walk(node: list, path: tuple) -> None:
+        label, kind, size, preview, *rest = node
+        model = tree.node(path)
+        assert (label, kind, size, preview) == (model.label, model.kind, model.size, model.preview)
+        assert (rest == ["long"]) == model.long
+        if kind in ("object", "array"):
+            keys = list(tree.child_keys(path))
+            assert len(rest[0]) == len(keys)
+            for key, child in zip(keys, rest[0], strict=True):
+                walk(child, (*path, key))
+
+    walk(payload["tree"], ())
+    assert [child[0] for child in payload["tree"][4]] == ["a", "b", "ключ"]
+
+
+def test_trimmed_keys_sit_in_the_payload_tree_in_key_order() -> None:
+    payload = inspect(big_template()).inspected.payload
+    label, kind, size, preview, children = payload["tree"]
+    assert (label, kind, size, preview) == ("custom", "object", payload["trimmed"]["custom_bytes"], "{2 keys}")
+    (row,) = payload["trimmed"]["custom_rows"]
+    assert children[1] == ["rows", "array", row["size"], row["preview"], "trimmed"]
+    assert payload["bars"]["custom"]["rows"][0] == ["rows", payload["size"]["custom"]["rows"], True]
+
+
+def test_container_rows_hold_the_pod_for_every_view() -> None:
+    from jupyter_shimtask.inspector.render import container_html
+
+    template = serialize(sample_tasks.greet)
+    template.security_context.secrets.add(group="db", key="password")
+    template.metadata.timeout.seconds = 30
+    inspected = inspect(template).inspected
+    sections = {section["title"]: section for section in inspected.payload["container"]}
+    pod = {row["name"]: row["text"] for row in sections["in the pod, and in a run here"]["rows"]}
+    assert pod["secrets"].startswith("db/password (") and pod["timeout"].startswith("30s per attempt")
+    page = container_html(inspected.payload)
+    assert "in the pod, and in a run here" in page and "30s per attempt" in page
+    assert "in the pod, and in a run here" in inspect(template)._repr_mimebundle_()["text/html"]

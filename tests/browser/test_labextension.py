@@ -336,3 +336,45 @@ def python_sizes(payload: dict[str, Any]) -> dict[tuple[Any, ...], int]:
     for key, value in custom.fields.items():
         walk((key,), value)
     return sizes
+
+
+def test_saved_view_draws_the_container_rows_and_the_pod(lab, open_lab, screenshot) -> None:
+    from flyteidl.core.tasks_pb2 import Container, TaskTemplate
+
+    args = ["pyflyte-execute", "--inputs", "{{.input}}", "--x={{.outputPrefix}}/y"]
+    template = TaskTemplate(type="pod", container=Container(image="example/pod:1", args=args))
+    template.id.name = "pod"
+    template.container.env.add(key="A", value="1")
+    template.metadata.retries.retries = 2
+    template.metadata.timeout.seconds = 30
+    template.security_context.secrets.add(group="db", key="password", env_var="DB_PASSWORD")
+    payload = template_payload(template)
+    output = nbformat.v4.new_output("display_data", data={MIME_TYPE: payload, "text/plain": "pod"})
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%shimtask inspect pod", outputs=[output])])
+    save_without_kernel(notebook, lab.root / "pod.ipynb")
+
+    page = open_without_kernel(open_lab, lab, "pod.ipynb")
+    view = page.locator(".jp-OutputArea .jp-ShimTask-view")
+    view.wait_for()
+    view.locator(".jp-ShimTask-tab", has_text="Container").click()
+    pane = view.locator(".jp-ShimTask-pane")
+    drawn = pane.evaluate(
+        "node => [...node.querySelectorAll('p > b')].map(b => [b.textContent,"
+        " [...b.parentElement.nextElementSibling.querySelectorAll('tr')].map(tr =>"
+        " [tr.querySelector('th').textContent, tr.querySelector('td').innerText])])"
+    )
+    expected = [
+        [
+            section["title"],
+            [
+                [row["name"], row.get("text") or (row["sep"].join("".join(i) for i in row["code"]))]
+                for row in section["rows"]
+            ],
+        ]
+        for section in payload["container"]
+    ]
+    assert drawn == expected
+    assert pane.locator("mark").all_inner_texts() == ["{{.input}}", "{{.outputPrefix}}"]
+    pod = dict(expected[-1][1])
+    assert expected[-1][0] == "in the pod, and in a run here" and pod["timeout"].startswith("30s per attempt")
+    screenshot(page, "container")
