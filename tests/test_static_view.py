@@ -92,35 +92,42 @@ def test_static_html_copy_shows_long_strings_in_full() -> None:
     assert "... 10 more characters in the live inspector" in page
 
 
+def nodes_of(tree: dict) -> list[tuple]:
+    """The payload's tree columns, one ``(label, kind letter, bytes, preview, children, mark)`` a node."""
+    marks = {**dict.fromkeys(tree["long"], "long"), **dict.fromkeys(tree["trimmed"], "trimmed")}
+    columns = zip(tree["labels"], tree["kinds"], tree["bytes"], tree["previews"], tree["children"], strict=True)
+    return [(*row, marks.get(index)) for index, row in enumerate(columns)]
+
+
 def test_payload_tree_carries_the_models_figures() -> None:
-    from jupyter_shimtask.inspector.model import CustomTree
+    from jupyter_shimtask.inspector.model import KIND_LETTERS, CustomTree
 
     custom = {"b": {"x": [1, "y" * 100, None]}, "a": True, "ключ": "z"}
     template = serialize(sample_tasks.Task("tree", sample_tasks.GreetExecutor, {}, {}, custom))
     tree = CustomTree(template.custom)
-    payload = inspect(template).inspected.payload
+    nodes = iter(nodes_of(inspect(template).inspected.payload["tree"]))
 
-    def walk(node: list, path: tuple) -> None:
-        label, kind, size, preview, *rest = node
+    def walk(path: tuple) -> None:  # the columns list the nodes in tree order: a node, then its children
+        label, kind, size, preview, children, mark = next(nodes)
         model = tree.node(path)
-        assert (label, kind, size, preview) == (model.label, model.kind, model.size, model.preview)
-        assert (rest == ["long"]) == model.long
-        if kind in ("object", "array"):
-            keys = list(tree.child_keys(path))
-            assert len(rest[0]) == len(keys)
-            for key, child in zip(keys, rest[0], strict=True):
-                walk(child, (*path, key))
+        assert (label, kind, size, preview) == (model.label, KIND_LETTERS[model.kind], model.size, model.preview)
+        assert (mark == "long") == model.long and mark != "trimmed"
+        keys = list(tree.child_keys(path))
+        assert children == len(keys)
+        for key in keys:
+            walk((*path, key))
 
-    walk(payload["tree"], ())
-    assert [child[0] for child in payload["tree"][4]] == ["a", "b", "ключ"]
+    walk(())
+    assert next(nodes, None) is None
 
 
 def test_trimmed_keys_sit_in_the_payload_tree_in_key_order() -> None:
     payload = inspect(big_template()).inspected.payload
-    label, kind, size, preview, children = payload["tree"]
-    assert (label, kind, size, preview) == ("custom", "object", payload["trimmed"]["custom_bytes"], "{2 keys}")
+    nodes = nodes_of(payload["tree"])
+    assert nodes[0] == ("custom", "o", payload["trimmed"]["custom_bytes"], "{2 keys}", 2, None)
     (row,) = payload["trimmed"]["custom_rows"]
-    assert children[1] == ["rows", "array", row["size"], row["preview"], "trimmed"]
+    assert nodes[-1] == ("rows", "a", row["size"], row["preview"], 0, "trimmed")
+    assert [node[0] for node in nodes] == ["custom", "query", "rows"]
     assert payload["bars"]["custom"]["rows"][0] == ["rows", payload["size"]["custom"]["rows"], True]
 
 

@@ -291,36 +291,59 @@ def path_from_id(text: str) -> NodePath:
 
 # -- the tree as the saved payload carries it -------------------------------------------------------
 #
-# One node is ``[label, kind, bytes, preview]``, with a fifth item for objects and arrays (their
-# children, in tree order), for a string whose preview is cut (``"long"``: it opens to its whole text)
-# and for a key trimmed from the saved copy (``"trimmed"``). A kernel-less view draws these as they
-# are; the values themselves (a string's text) are in the payload's ``template.custom``.
+# Column by column, one entry a node in tree order (a node, then its children): ``labels``,
+# ``kinds`` (a string, one letter a node: see ``KIND_LETTERS``), ``bytes``, ``previews`` and
+# ``children`` (how many of the nodes that follow are its children). ``long`` lists the strings
+# whose preview is cut (they open to their whole text, which is in ``template.custom``) and
+# ``trimmed`` the keys left out of the saved copy. A kernel-less view draws these as they are.
 
-LONG = "long"
-TRIMMED = "trimmed"
+KIND_LETTERS: dict[Kind, str] = {"object": "o", "array": "a", "string": "s", "number": "n", "bool": "b", "null": "z"}
 
 
-def payload_node(value: Value, label: str) -> list[Any]:
-    """A ``Value`` and everything below it, as payload nodes."""
-    kind = _KINDS[value.WhichOneof("kind")]
-    if kind == "object":
-        fields = value.struct_value.fields
-        children = [payload_node(fields[key], key) for key in sorted(fields)]
-    elif kind == "array":
-        children = [payload_node(item, f"[{index}]") for index, item in enumerate(value.list_value.values)]
-    else:
-        preview = _preview(value, kind)
-        return (
-            [label, kind, value.ByteSize(), preview, LONG]
-            if _cut(kind, preview)
-            else [label, kind, value.ByteSize(), preview]
-        )
-    return [label, kind, value.ByteSize(), count_preview(kind, len(children)), children]
+class _Columns:
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+        self.kinds: list[str] = []
+        self.bytes: list[int] = []
+        self.previews: list[str] = []
+        self.children: list[int] = []
+        self.long: list[int] = []
+        self.trimmed: list[int] = []
+
+    def add(self, label: str, kind: Kind, size: int, preview: str, children: int = 0) -> int:
+        self.labels.append(label)
+        self.kinds.append(KIND_LETTERS[kind])
+        self.bytes.append(size)
+        self.previews.append(preview)
+        self.children.append(children)
+        return len(self.labels) - 1
+
+    def add_value(self, value: Value, label: str) -> None:
+        """``value`` and everything below it."""
+        kind = _KINDS[value.WhichOneof("kind")]
+        if kind == "object":
+            fields = value.struct_value.fields
+            self.add(label, kind, value.ByteSize(), count_preview(kind, len(fields)), len(fields))
+            for key in sorted(fields):
+                self.add_value(fields[key], key)
+        elif kind == "array":
+            items = value.list_value.values
+            self.add(label, kind, value.ByteSize(), count_preview(kind, len(items)), len(items))
+            for index, item in enumerate(items):
+                self.add_value(item, f"[{index}]")
+        else:
+            preview = _preview(value, kind)
+            at = self.add(label, kind, value.ByteSize(), preview)
+            if _cut(kind, preview):
+                self.long.append(at)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**vars(self), "kinds": "".join(self.kinds)}
 
 
 def payload_tree(
     custom: Struct, kept: Sequence[str] | None = None, trimmed: Sequence[TreeNode] = (), size: int | None = None
-) -> list[Any]:
+) -> dict[str, Any]:
     """The ``custom`` tree a saved payload carries: every key, or the ``kept`` ones and the ``trimmed`` ones.
 
     With ``trimmed`` keys (their values are not in the saved copy) the root lists the kept keys and
@@ -328,11 +351,18 @@ def payload_tree(
     the caller has it already).
     """
     fields = custom.fields
-    children = {key: payload_node(fields[key], key) for key in (fields if kept is None else kept)}
-    children.update({node.label: [node.label, node.kind, node.size, node.preview, TRIMMED] for node in trimmed})
-    preview = count_preview("object", len(children))
+    keys = list(fields) if kept is None else list(kept)
+    left_out = {node.label: node for node in trimmed}
+    columns = _Columns()
     size = custom.ByteSize() if size is None else size
-    return ["custom", "object", size, preview, [children[key] for key in sorted(children)]]
+    columns.add("custom", "object", size, count_preview("object", len(keys) + len(left_out)), len(keys) + len(left_out))
+    for key in sorted([*keys, *left_out]):
+        node = left_out.get(key)
+        if node is None:
+            columns.add_value(fields[key], key)
+        else:
+            columns.trimmed.append(columns.add(node.label, node.kind, node.size, node.preview))
+    return columns.as_dict()
 
 
 def _kind(entry: Any) -> Kind:

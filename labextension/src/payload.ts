@@ -15,11 +15,22 @@ export type Key = string | number;
 export type NodePath = Key[];
 
 /**
- * One node of the `custom` tree: `[label, kind, bytes, preview]`, plus its children (in tree
- * order) for an object or array, `'long'` for a string whose preview is cut (it opens to its whole
- * text, which is in `template.custom`), or `'trimmed'` for a key left out of the saved copy.
+ * The `custom` tree, column by column, one entry a node in tree order (a node, then its children):
+ * `labels`, `kinds` (one letter a node, see `KINDS`), `bytes`, `previews` and `children` (how many
+ * of the nodes that follow are its children). `long` lists the strings whose preview is cut (they
+ * open to their whole text, which is in `template.custom`), `trimmed` the keys left out of the saved copy.
  */
-export type TreeNode = [label: string, kind: Kind, bytes: number, preview: string, rest?: TreeNode[] | 'long' | 'trimmed'];
+export interface TreeColumns {
+  labels: string[];
+  kinds: string;
+  bytes: number[];
+  previews: string[];
+  children: number[];
+  long: number[];
+  trimmed: number[];
+}
+
+export const KINDS: Record<string, Kind> = { o: 'object', a: 'array', s: 'string', n: 'number', b: 'bool', z: 'null' };
 
 /** Size bars, biggest first: `[name, bytes, trimmed from the saved copy]`; `more` sums up the rest as `[parts, bytes]`. */
 export interface Bars {
@@ -96,7 +107,7 @@ export interface TemplatePayload {
     custom: Record<string, number>;
   };
   bars: { fields: Bars; custom: Bars };
-  tree: TreeNode;
+  tree: TreeColumns;
   container: Section[];
   findings: Finding[];
   interface: { inputs: Variable[]; outputs: Variable[] };

@@ -5,7 +5,7 @@
  * and opens the branches to its first matches, and a node shows a page of children at a time.
  */
 import { h, grouped } from './dom';
-import { JsonObject, JsonValue, Key, NodePath, TreeNode } from './payload';
+import { JsonObject, JsonValue, KINDS, Key, Kind, NodePath, TreeColumns } from './payload';
 
 export const PAGE = 100;
 export const MATCH_LIMIT = 200;
@@ -36,13 +36,46 @@ export function describeResult(result: SearchResult): string {
   return `${grouped(result.total)} match${result.total === 1 ? '' : 'es'}${shown}${trimmed}`;
 }
 
-export function children(node: TreeNode): TreeNode[] {
-  return Array.isArray(node[4]) ? node[4] : [];
+/** One node of the tree, as the payload's columns give it. */
+export interface TreeNode {
+  label: string;
+  kind: Kind;
+  bytes: number;
+  preview: string;
+  children: TreeNode[];
+  /** a string whose preview is cut: it opens to its whole text */
+  long: boolean;
+  /** a key left out of the saved copy: only its figures are in the notebook */
+  trimmed: boolean;
+}
+
+/** The payload's columns as nodes with their children. */
+export function readTree(columns: TreeColumns): TreeNode {
+  const long = new Set(columns.long);
+  const trimmed = new Set(columns.trimmed);
+  let next = 0;
+  const read = (): TreeNode => {
+    const at = next++;
+    const node: TreeNode = {
+      label: columns.labels[at],
+      kind: KINDS[columns.kinds[at]],
+      bytes: columns.bytes[at],
+      preview: columns.previews[at],
+      children: [],
+      long: long.has(at),
+      trimmed: trimmed.has(at)
+    };
+    for (let i = 0; i < columns.children[at]; i++) {
+      node.children.push(read());
+    }
+    return node;
+  };
+  return read();
 }
 
 /** The key under which `child` (the `index`th child of `parent`) sits: an index in an array. */
 function childKey(parent: TreeNode, child: TreeNode, index: number): Key {
-  return parent[1] === 'array' ? index : child[0];
+  return parent.kind === 'array' ? index : child.label;
 }
 
 /** The value under `key` in `template.custom` (none for a key trimmed from the saved copy). */
@@ -172,20 +205,20 @@ export class CustomTreeView {
       const step = stack.pop()!;
       const { node, value, key } = step;
       const keyHit = typeof key === 'string' && key.toLowerCase().includes(needle);
-      const [, kind, , preview, rest] = node;
+      const { kind, preview } = node;
       // a scalar's text is its preview, a string's is its value; a trimmed key has only its key
-      const scalar = kind !== 'object' && kind !== 'array' && rest !== 'trimmed';
+      const scalar = kind !== 'object' && kind !== 'array' && !node.trimmed;
       const text = kind === 'string' && typeof value === 'string' ? value : preview;
       if (keyHit || (scalar && text.toLowerCase().includes(needle))) {
         total += 1;
-        trimmed += rest === 'trimmed' ? 1 : 0;
+        trimmed += node.trimmed ? 1 : 0;
         if (matches.length < MATCH_LIMIT) {
           const [path, trail] = placeOf(step);
           matches.push(path);
           trails.push(trail);
         }
       }
-      const kids = children(node);
+      const kids = node.children;
       for (let i = kids.length - 1; i >= 0; i--) {
         const childKeyed = childKey(node, kids[i], i);
         stack.push({ node: kids[i], value: childValue(value, childKeyed), key: childKeyed, index: i, up: step });
@@ -237,7 +270,7 @@ export class CustomTreeView {
   }
 
   private trimmedRowNode(node: TreeNode, id: string, depth: number): HTMLElement {
-    const [label, kind, bytes, preview] = node;
+    const { label, kind, bytes, preview } = node;
     return h(
       'div',
       {
@@ -265,14 +298,13 @@ export class CustomTreeView {
 
   private addRows([node, path, value]: Place, depth: number, rows: HTMLElement[]): void {
     const id = pathId(path);
-    const [label, kind, bytes, preview, rest] = node;
-    if (rest === 'trimmed') {
+    const { label, kind, bytes, preview, long } = node;
+    if (node.trimmed) {
       rows.push(this.trimmedRowNode(node, id, depth));
       return;
     }
-    const kids = children(node);
+    const kids = node.children;
     // a long string opens too: its whole text, readable and copyable, below the row
-    const long = rest === 'long';
     const opens = kids.length > 0 || long;
     const isOpen = this.opened.has(id) && opens;
     rows.push(

@@ -4,7 +4,7 @@
  */
 import { h, grouped } from './dom';
 import { Bars, KNOWN_VERSION, Row, Section, TemplatePayload } from './payload';
-import { CustomTreeView, TRIMMED_MARK, children } from './tree';
+import { CustomTreeView, TRIMMED_MARK, readTree } from './tree';
 
 const BAR_PX = 160;
 const METER_PX = 240;
@@ -171,14 +171,15 @@ function sizePane(payload: TemplatePayload): HTMLElement {
 
 /** The whole view; `tab` chooses the pane shown first (default: Custom when there is one). */
 export function templateView(payload: TemplatePayload, tab?: string): HTMLElement {
-  const hasCustom = children(payload.tree).length > 0;
+  const tree = readTree(payload.tree);
+  const hasCustom = tree.children.length > 0;
   const panes: [string, () => HTMLElement][] = [
     ['Interface', () => interfacePane(payload)],
     [
       'Custom',
       () =>
         hasCustom
-          ? new CustomTreeView(payload.tree, payload.template.custom ?? {}, payload.trimmed?.custom_rows?.length ?? 0).node
+          ? new CustomTreeView(tree, payload.template.custom ?? {}, payload.trimmed?.custom_rows?.length ?? 0).node
           : h('p', {}, 'no ', code('custom'), ' payload: the executor gets an empty ', code('tt.custom'))
     ],
     ['Container', () => containerPane(payload)],
