@@ -1,6 +1,7 @@
 /**
  * The template view drawn from the payload alone (no kernel needed): header, then tabs for the
- * interface, the `custom` tree with search, the container and the size bars with the limit badge.
+ * interface, the `custom` tree with search, the container (and the pod around it) and the size bars
+ * with the limit badge. Every figure and row is the payload's: this file only draws them.
  */
 import { h, grouped } from './dom';
 import { Bars, KNOWN_VERSION, Row, Section, TemplatePayload } from './payload';
