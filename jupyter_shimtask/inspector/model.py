@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
     from google.protobuf.struct_pb2 import Struct, Value
 
-    from ..diffing import TemplateDiff
 
 Key = str | int
 NodePath = tuple[Key, ...]
@@ -382,43 +381,6 @@ def _count(entry: Any, kind: Kind) -> int:
     if kind == "object":
         return len(_fields(entry))
     return len(entry.list_value.values) if kind == "array" else 0
-
-
-@dataclass
-class InspectedTemplate:
-    """A template with everything the inspector shows: the payload, the ``custom`` tree, the previous version."""
-
-    template: TaskTemplate
-    payload: dict[str, Any]
-    tree: CustomTree
-    previous: TaskTemplate | None = None
-
-    @classmethod
-    def of(cls, target: Any, previous: Any = None) -> InspectedTemplate:
-        """Read ``target`` (a task, TaskTemplate, file path or bytes); raises ``TemplateError`` for bad input."""
-        from flytekit.core.base_task import Task
-
-        from ..errors import TemplateError
-        from ..fidelity import check
-        from ..template import as_template
-        from .payload import template_payload
-
-        template = as_template(target)
-        if not template.ByteSize():
-            raise TemplateError("empty TaskTemplate (0 bytes): no task id, type, interface or container")
-        findings = check(target, template=template) if isinstance(target, Task) else check(template)
-        before = as_template(previous) if previous is not None else previous_version(template)
-        payload = template_payload(template, findings, custom_bytes=STATIC_CUSTOM_BYTES)
-        return cls(template, payload, CustomTree(template.custom), before)
-
-    @property
-    def name(self) -> str:
-        return self.template.id.name
-
-    def diff(self) -> TemplateDiff | None:
-        from ..diffing import since_previous
-
-        return since_previous(self.previous, self.template) if self.previous is not None else None
 
 
 def previous_version(template: TaskTemplate) -> TaskTemplate | None:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..template import TemplateLike, as_template, executor_path, size_report, template_to_dict
-from .model import CustomTree, payload_tree
+from .model import STATIC_CUSTOM_BYTES, CustomTree, payload_tree, previous_version
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
     from flyteidl.core.types_pb2 import LiteralType
 
+    from ..diffing import TemplateDiff
     from .model import TreeNode
 
 MIME_TYPE = "application/vnd.jupyter-shimtask.template+json"
@@ -29,6 +30,42 @@ SIZE_KEYS_WHEN_TRIMMED = 200
 FINDINGS_WHEN_TRIMMED = 200
 BAR_ROWS = 25
 PLACEHOLDER = re.compile(r"\{\{\s*\.[A-Za-z0-9_]+\s*\}\}")
+
+
+@dataclass
+class InspectedTemplate:
+    """A template with everything the inspector shows: the payload, the ``custom`` tree, the previous version."""
+
+    template: TaskTemplate
+    payload: dict[str, Any]
+    tree: CustomTree
+    previous: TaskTemplate | None = None
+
+    @classmethod
+    def of(cls, target: Any, previous: Any = None) -> InspectedTemplate:
+        """Read ``target`` (a task, TaskTemplate, file path or bytes); raises ``TemplateError`` for bad input."""
+        from flytekit.core.base_task import Task
+
+        from ..errors import TemplateError
+        from ..fidelity import check
+        from ..template import as_template
+
+        template = as_template(target)
+        if not template.ByteSize():
+            raise TemplateError("empty TaskTemplate (0 bytes): no task id, type, interface or container")
+        findings = check(target, template=template) if isinstance(target, Task) else check(template)
+        before = as_template(previous) if previous is not None else previous_version(template)
+        payload = template_payload(template, findings, custom_bytes=STATIC_CUSTOM_BYTES)
+        return cls(template, payload, CustomTree(template.custom), before)
+
+    @property
+    def name(self) -> str:
+        return self.template.id.name
+
+    def diff(self) -> TemplateDiff | None:
+        from ..diffing import since_previous
+
+        return since_previous(self.previous, self.template) if self.previous is not None else None
 
 
 def template_payload(

@@ -16,8 +16,8 @@ import traitlets
 
 from ..errors import ShimTaskError
 from ..template import save_template, template_to_json
-from .model import PAGE, InspectedTemplate, NodePath, SearchResult, TreeState, path_from_id
-from .payload import MIME_TYPE
+from .model import PAGE, NodePath, SearchResult, TreeState, path_from_id
+from .payload import MIME_TYPE, InspectedTemplate
 from .render import (
     STYLE,
     container_html,
