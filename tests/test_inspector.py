@@ -16,9 +16,9 @@ from test_magics import define
 from jupyter_shimtask import inspect, load_template, serialize
 from jupyter_shimtask.inspector import InspectProblem
 from jupyter_shimtask.inspector.model import PAGE, CustomTree, TreeState, path_from_id, path_id
+from jupyter_shimtask.inspector.payload import MIME_TYPE
 from jupyter_shimtask.inspector.render import mark_placeholders
 from jupyter_shimtask.inspector.widget import Inspector
-from jupyter_shimtask.payload import MIME_TYPE
 
 NESTED = {
     "query": "SELECT * FROM Table WHERE id = {{ .inputs.id }}",

@@ -90,3 +90,57 @@ def test_static_html_copy_shows_long_strings_in_full() -> None:
     page = custom_tree_html(CustomTree(template.custom))
     assert f'<pre style="white-space:pre-wrap">{long}</pre>' in page
     assert "... 10 more characters in the live inspector" in page
+
+
+def nodes_of(tree: dict) -> list[tuple]:
+    """The payload's tree columns, one ``(label, kind letter, bytes, preview, children, mark)`` a node."""
+    marks = {**dict.fromkeys(tree["long"], "long"), **dict.fromkeys(tree["trimmed"], "trimmed")}
+    columns = zip(tree["labels"], tree["kinds"], tree["bytes"], tree["previews"], tree["children"], strict=True)
+    return [(*row, marks.get(index)) for index, row in enumerate(columns)]
+
+
+def test_payload_tree_carries_the_models_figures() -> None:
+    from jupyter_shimtask.inspector.model import KIND_LETTERS, CustomTree
+
+    custom = {"b": {"x": [1, "y" * 100, None]}, "a": True, "ключ": "z"}
+    template = serialize(sample_tasks.Task("tree", sample_tasks.GreetExecutor, {}, {}, custom))
+    tree = CustomTree(template.custom)
+    nodes = iter(nodes_of(inspect(template).inspected.payload["tree"]))
+
+    def walk(path: tuple) -> None:  # the columns list the nodes in tree order: a node, then its children
+        label, kind, size, preview, children, mark = next(nodes)
+        model = tree.node(path)
+        assert (label, kind, size, preview) == (model.label, KIND_LETTERS[model.kind], model.size, model.preview)
+        assert (mark == "long") == model.long and mark != "trimmed"
+        keys = list(tree.child_keys(path))
+        assert children == len(keys)
+        for key in keys:
+            walk((*path, key))
+
+    walk(())
+    assert next(nodes, None) is None
+
+
+def test_trimmed_keys_sit_in_the_payload_tree_in_key_order() -> None:
+    payload = inspect(big_template()).inspected.payload
+    nodes = nodes_of(payload["tree"])
+    assert nodes[0] == ("custom", "o", payload["trimmed"]["custom_bytes"], "{2 keys}", 2, None)
+    (row,) = payload["trimmed"]["custom_rows"]
+    assert nodes[-1] == ("rows", "a", row["size"], row["preview"], 0, "trimmed")
+    assert [node[0] for node in nodes] == ["custom", "query", "rows"]
+    assert payload["bars"]["custom"]["rows"][0] == ["rows", payload["size"]["custom"]["rows"], True]
+
+
+def test_container_rows_hold_the_pod_for_every_view() -> None:
+    from jupyter_shimtask.inspector.render import container_html
+
+    template = serialize(sample_tasks.greet)
+    template.security_context.secrets.add(group="db", key="password")
+    template.metadata.timeout.seconds = 30
+    inspected = inspect(template).inspected
+    sections = {section["title"]: section for section in inspected.payload["container"]}
+    pod = {row["name"]: row["text"] for row in sections["in the pod, and in a run here"]["rows"]}
+    assert pod["secrets"].startswith("db/password (") and pod["timeout"].startswith("30s per attempt")
+    page = container_html(inspected.payload)
+    assert "in the pod, and in a run here" in page and "30s per attempt" in page
+    assert "in the pod, and in a run here" in inspect(template)._repr_mimebundle_()["text/html"]

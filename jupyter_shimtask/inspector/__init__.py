@@ -33,7 +33,7 @@ def inspect(target: Any, previous: Any = None) -> Inspector | InspectProblem:
     ``previous`` (any of the same) adds a Diff tab; by default it is the version a ``%%shimtask``
     cell replaced. Bad input gives an ``InspectProblem`` with a one-line message, not an exception.
     """
-    from .model import InspectedTemplate
+    from .payload import InspectedTemplate
 
     try:
         inspected = InspectedTemplate.of(target, previous)

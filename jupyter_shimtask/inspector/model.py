@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
     from google.protobuf.struct_pb2 import Struct, Value
 
-    from ..diffing import TemplateDiff
 
 Key = str | int
 NodePath = tuple[Key, ...]
@@ -50,7 +49,7 @@ class TreeNode:
     @property
     def long(self) -> bool:
         """A string whose preview is cut: it opens to show the whole text."""
-        return self.kind == "string" and self.preview.endswith('…"')
+        return _cut(self.kind, self.preview)
 
     @property
     def label(self) -> str:
@@ -90,13 +89,20 @@ def scalar_text(value: Value) -> str:
     return "null"
 
 
-def _preview(entry: Any, kind: Kind) -> str:
+def count_preview(kind: Kind, count: int) -> str:
+    """``{3 keys}`` for an object, ``[3 items]`` for an array."""
     if kind == "object":
-        count = _count(entry, kind)
         return f"{{{count:,} key{'s' if count != 1 else ''}}}"
-    if kind == "array":
-        count = _count(entry, kind)
-        return f"[{count:,} item{'s' if count != 1 else ''}]"
+    return f"[{count:,} item{'s' if count != 1 else ''}]"
+
+
+def _cut(kind: Kind, preview: str) -> bool:
+    return kind == "string" and preview.endswith('…"')
+
+
+def _preview(entry: Any, kind: Kind) -> str:
+    if kind in ("object", "array"):
+        return count_preview(kind, _count(entry, kind))
     if kind == "string":
         text = json.dumps(entry.string_value, ensure_ascii=False)
         return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 2] + '…"'
@@ -282,6 +288,82 @@ def path_from_id(text: str) -> NodePath:
     return tuple(json.loads(text))
 
 
+# -- the tree as the saved payload carries it -------------------------------------------------------
+#
+# Column by column, one entry a node in tree order (a node, then its children): ``labels``,
+# ``kinds`` (a string, one letter a node: see ``KIND_LETTERS``), ``bytes``, ``previews`` and
+# ``children`` (how many of the nodes that follow are its children). ``long`` lists the strings
+# whose preview is cut (they open to their whole text, which is in ``template.custom``) and
+# ``trimmed`` the keys left out of the saved copy. A kernel-less view draws these as they are.
+
+KIND_LETTERS: dict[Kind, str] = {"object": "o", "array": "a", "string": "s", "number": "n", "bool": "b", "null": "z"}
+
+
+class _Columns:
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+        self.kinds: list[str] = []
+        self.bytes: list[int] = []
+        self.previews: list[str] = []
+        self.children: list[int] = []
+        self.long: list[int] = []
+        self.trimmed: list[int] = []
+
+    def add(self, label: str, kind: Kind, size: int, preview: str, children: int = 0) -> int:
+        self.labels.append(label)
+        self.kinds.append(KIND_LETTERS[kind])
+        self.bytes.append(size)
+        self.previews.append(preview)
+        self.children.append(children)
+        return len(self.labels) - 1
+
+    def add_value(self, value: Value, label: str) -> None:
+        """``value`` and everything below it."""
+        kind = _KINDS[value.WhichOneof("kind")]
+        if kind == "object":
+            fields = value.struct_value.fields
+            self.add(label, kind, value.ByteSize(), count_preview(kind, len(fields)), len(fields))
+            for key in sorted(fields):
+                self.add_value(fields[key], key)
+        elif kind == "array":
+            items = value.list_value.values
+            self.add(label, kind, value.ByteSize(), count_preview(kind, len(items)), len(items))
+            for index, item in enumerate(items):
+                self.add_value(item, f"[{index}]")
+        else:
+            preview = _preview(value, kind)
+            at = self.add(label, kind, value.ByteSize(), preview)
+            if _cut(kind, preview):
+                self.long.append(at)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**vars(self), "kinds": "".join(self.kinds)}
+
+
+def payload_tree(
+    custom: Struct, kept: Sequence[str] | None = None, trimmed: Sequence[TreeNode] = (), size: int | None = None
+) -> dict[str, Any]:
+    """The ``custom`` tree a saved payload carries: every key, or the ``kept`` ones and the ``trimmed`` ones.
+
+    With ``trimmed`` keys (their values are not in the saved copy) the root lists the kept keys and
+    the trimmed ones in key order. The root's bytes are the whole ``custom`` Struct's (``size``, when
+    the caller has it already).
+    """
+    fields = custom.fields
+    keys = list(fields) if kept is None else list(kept)
+    left_out = {node.label: node for node in trimmed}
+    columns = _Columns()
+    size = custom.ByteSize() if size is None else size
+    columns.add("custom", "object", size, count_preview("object", len(keys) + len(left_out)), len(keys) + len(left_out))
+    for key in sorted([*keys, *left_out]):
+        node = left_out.get(key)
+        if node is None:
+            columns.add_value(fields[key], key)
+        else:
+            columns.trimmed.append(columns.add(node.label, node.kind, node.size, node.preview))
+    return columns.as_dict()
+
+
 def _kind(entry: Any) -> Kind:
     """``object`` for the root Struct, else the kind of the Value."""
     if not hasattr(entry, "WhichOneof") or entry.DESCRIPTOR.name == "Struct":
@@ -299,43 +381,6 @@ def _count(entry: Any, kind: Kind) -> int:
     if kind == "object":
         return len(_fields(entry))
     return len(entry.list_value.values) if kind == "array" else 0
-
-
-@dataclass
-class InspectedTemplate:
-    """A template with everything the inspector shows: the payload, the ``custom`` tree, the previous version."""
-
-    template: TaskTemplate
-    payload: dict[str, Any]
-    tree: CustomTree
-    previous: TaskTemplate | None = None
-
-    @classmethod
-    def of(cls, target: Any, previous: Any = None) -> InspectedTemplate:
-        """Read ``target`` (a task, TaskTemplate, file path or bytes); raises ``TemplateError`` for bad input."""
-        from flytekit.core.base_task import Task
-
-        from ..errors import TemplateError
-        from ..fidelity import check
-        from ..payload import template_payload
-        from ..template import as_template
-
-        template = as_template(target)
-        if not template.ByteSize():
-            raise TemplateError("empty TaskTemplate (0 bytes): no task id, type, interface or container")
-        findings = check(target, template=template) if isinstance(target, Task) else check(template)
-        before = as_template(previous) if previous is not None else previous_version(template)
-        payload = template_payload(template, findings, custom_bytes=STATIC_CUSTOM_BYTES)
-        return cls(template, payload, CustomTree(template.custom), before)
-
-    @property
-    def name(self) -> str:
-        return self.template.id.name
-
-    def diff(self) -> TemplateDiff | None:
-        from ..diffing import since_previous
-
-        return since_previous(self.previous, self.template) if self.previous is not None else None
 
 
 def previous_version(template: TaskTemplate) -> TaskTemplate | None:

@@ -4,14 +4,12 @@ fallback (GitHub, nbviewer, a notebook opened without a kernel) share these func
 from __future__ import annotations
 
 import html
-import re
 from collections import Counter
 from typing import Any
 
 from .model import ROOT, CustomTree
+from .payload import placeholder_pieces
 
-PLACEHOLDER = re.compile(r"\{\{\s*\.[A-Za-z0-9_]+\s*\}\}")
-BAR_ROWS = 25
 STATIC_TREE_NODES = 300
 SHOWN_FINDINGS = 20
 STATIC_TEXT_CHARS = 4096  # of one long string in the static HTML copy
@@ -42,18 +40,12 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return f"<table>{body}</table>"
 
 
-def task_title(payload: dict[str, Any]) -> str:
-    identifier = payload["id"]
-    name = identifier["name"] or "(unnamed task)"
-    return f"{name} ({identifier['version']})" if identifier["version"] else name
-
-
 def header_html(payload: dict[str, Any]) -> str:
     size = payload["size"]
     status = size["status"]
-    limit = f"warn above {size['warn_bytes']:,}, over above {size['over_bytes']:,}"
+    limit = size["limits"]
     rows = [
-        ("task", _code(task_title(payload))),
+        ("task", _code(payload["title"])),
         ("type", _code(payload["type"] or "-")),
         ("image", _code(payload["image"] or "-")),
         ("executor", _code(payload["executor"] or "-")),
@@ -86,118 +78,48 @@ def interface_html(payload: dict[str, Any]) -> str:
 
 def mark_placeholders(argument: str) -> str:
     """The argument, escaped, with each ``{{.placeholder}}`` the platform fills in marked."""
-    pieces, last = [], 0
-    for match in PLACEHOLDER.finditer(argument):
-        pieces += [html.escape(argument[last : match.start()]), f"<mark>{html.escape(match.group())}</mark>"]
-        last = match.end()
-    return "".join([*pieces, html.escape(argument[last:])])
+    return _pieces_html(placeholder_pieces(argument))
+
+
+def _pieces_html(pieces: list[str]) -> str:
+    """Plain and ``{{.placeholder}}`` pieces, one after the other (see ``payload.container_sections``)."""
+    return "".join(
+        f"<mark>{html.escape(piece)}</mark>" if index % 2 else html.escape(piece) for index, piece in enumerate(pieces)
+    )
+
+
+def _cell_html(row: dict[str, Any]) -> str:
+    if "text" in row:
+        return html.escape(row["text"])
+    separator = "<br>" if row["sep"] == "\n" else html.escape(row["sep"])
+    return separator.join(f"<code>{_pieces_html(item)}</code>" for item in row["code"])
+
+
+def _section_html(section: dict[str, Any]) -> str:
+    title = html.escape(section["title"])
+    if "note" in section:
+        return f"<p><b>{title}</b>: {html.escape(section['note'])}</p>"
+    return f"<p><b>{title}</b></p>" + _table([(row["name"], _cell_html(row)) for row in section["rows"]])
 
 
 def container_html(payload: dict[str, Any]) -> str:
-    template = payload["template"]
-    container = template.get("container", {})
-    parts = []
-    if container:
-        args = " ".join(f"<code>{mark_placeholders(argument)}</code>" for argument in container.get("args", []))
-        rows = [("image", _code(container.get("image", "-")))]
-        if container.get("command"):
-            rows.append(("command", " ".join(_code(part) for part in container["command"])))
-        rows.append(("args", args or "-"))
-        env = container.get("env", [])
-        rows.append(("env", "<br>".join(_code(f"{kv.get('key', '')}={kv.get('value', '')}") for kv in env) or "-"))
-        resources = container.get("resources", {})
-        for side in ("requests", "limits"):
-            entries = resources.get(side, [])
-            if entries:
-                rows.append(
-                    (side, ", ".join(_code(f"{e.get('name', '?').lower()}={e.get('value', '')}") for e in entries))
-                )
-        parts.append("<p><b>container</b></p>" + _table(rows))
-    else:
-        parts.append("<p><b>container</b>: none (this template runs no container of its own)</p>")
-    parts.append("<p><b>metadata</b></p>" + _table(metadata_rows(template.get("metadata", {}))))
-    config = template.get("config", {})
-    if config:
-        parts.append("<p><b>config</b></p>" + _table([(key, _code(value)) for key, value in sorted(config.items())]))
-    parts.append("<p><b>security context</b></p>" + _table(security_rows(template.get("securityContext", {}))))
-    return f'<div class="shimtask-insp">{"".join(parts)}</div>'
+    """The container, metadata, config, security context and the pod, from the payload's rows."""
+    return f'<div class="shimtask-insp">{"".join(_section_html(section) for section in payload["container"])}</div>'
 
 
-def platform_html(rows: list[tuple[str, str]]) -> str:
-    """The pod's secrets (names only), retries and timeout, and what a run in this kernel does with them."""
-    table = _table([(name, html.escape(text)) for name, text in rows])
-    return f'<div class="shimtask-insp"><p><b>in the pod, and in a run here</b></p>{table}</div>'
-
-
-def metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
-    runtime = metadata.get("runtime", {})
-    cache = "off"
-    if metadata.get("discoverable"):
-        cache = f"on, version {metadata.get('discoveryVersion', '')!r}"
-        if metadata.get("cacheSerializable"):
-            cache += ", serializable"
-        if metadata.get("cacheIgnoreInputVars"):
-            cache += f", ignoring {', '.join(metadata['cacheIgnoreInputVars'])}"
-    rows = [
-        ("retries", _code(metadata.get("retries", {}).get("retries", 0))),
-        ("timeout", _code(metadata.get("timeout", "none"))),
-        ("cache", _code(cache)),
-        ("interruptible", _code(metadata.get("interruptible", False))),
-    ]
-    if runtime:
-        rows.append(("runtime", _code(" ".join(str(runtime.get(k, "")) for k in ("flavor", "version")).strip())))
-    for key in ("podTemplateName", "tags", "deprecatedErrorMessage"):
-        if metadata.get(key):
-            rows.append((key, _code(metadata[key])))
-    return rows
-
-
-def _secret_name(secret: dict[str, Any]) -> str:
-    """A secret's reference only: group and key (and where it is mounted), never a value."""
-    name = "/".join(part for part in (secret.get("group", ""), secret.get("key", "")) if part) or "(unnamed)"
-    if secret.get("groupVersion"):
-        name += f"@{secret['groupVersion']}"
-    mount = secret.get("mountRequirement")
-    extra = [f"mount {mount.lower()}"] if mount else []
-    if secret.get("envVar"):
-        extra.append(f"env {secret['envVar']}")
-    return f"{name} ({', '.join(extra)})" if extra else name
-
-
-def security_rows(security: dict[str, Any]) -> list[tuple[str, str]]:
-    run_as = security.get("runAs", {})
-    identity = [
-        f"{key}: {run_as[key]}" for key in ("k8sServiceAccount", "iamRole", "executionIdentity") if run_as.get(key)
-    ]
-    client = run_as.get("oauth2Client", {})
-    if client:
-        identity.append(
-            f"oauth2 client {client.get('clientId', '')} (secret {_secret_name(client.get('clientSecret', {}))})"
-        )
-    secrets = [_secret_name(secret) for secret in security.get("secrets", [])]
-    tokens = [token.get("name", "(unnamed)") for token in security.get("tokens", [])]
-    return [
-        ("run as", "<br>".join(_code(item) for item in identity) or "-"),
-        ("secrets", "<br>".join(_code(item) for item in secrets) or "none"),
-        ("tokens", "<br>".join(_code(item) for item in tokens) or "none"),
-    ]
-
-
-def bars_html(sizes: dict[str, int], title: str, limit: int = BAR_ROWS, beyond: tuple[int, int] = (0, 0)) -> str:
-    """One bar per part, biggest first; the rest (and ``beyond``: parts and bytes not in ``sizes``) in one line."""
-    ordered = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))
-    if not ordered:
+def bars_html(bars: dict[str, Any], title: str) -> str:
+    """The payload's bars (biggest first) and the line that sums up the rest."""
+    if not bars["rows"]:
         return ""
-    largest = max(ordered[0][1], 1)
+    largest = max(bars["rows"][0][1], 1)
     rows = "".join(
         f'<tr><td>{_code(name)}</td><td class="shimtask-bytes" data-bytes="{size}">{size:,}</td>'
         f'<td><span class="shimtask-bar" style="width:{max(1, round(160 * size / largest))}px"></span></td></tr>'
-        for name, size in ordered[:limit]
+        for name, size, _ in bars["rows"]
     )
-    rest_count = len(ordered[limit:]) + beyond[0]
-    if rest_count:
-        rest_bytes = sum(size for _, size in ordered[limit:]) + beyond[1]
-        rows += f"<tr><td>{rest_count:,} more</td><td class='shimtask-bytes'>{rest_bytes:,}</td></tr>"
+    if bars["more"]:
+        count, size = bars["more"]
+        rows += f"<tr><td>{count:,} more</td><td class='shimtask-bytes'>{size:,}</td></tr>"
     return f"<p><b>{html.escape(title)}</b></p><table>{rows}</table>"
 
 
@@ -229,11 +151,9 @@ SIZE_NOTE = (
 
 
 def size_html(payload: dict[str, Any]) -> str:
-    size = payload["size"]
-    trimmed = payload.get("trimmed") or {}
-    beyond = (custom_key_count(payload) - len(size["custom"]), trimmed.get("size_custom_bytes_left_out", 0))
-    custom = bars_html(size["custom"], "bytes per custom key", beyond=beyond) or "<p>no <code>custom</code> payload</p>"
-    bars = bars_html(size["fields"], "bytes per field") + custom + (SIZE_NOTE if size["custom"] else "")
+    size, bars = payload["size"], payload["bars"]
+    custom = bars_html(bars["custom"], "bytes per custom key") or "<p>no <code>custom</code> payload</p>"
+    bars = bars_html(bars["fields"], "bytes per field") + custom + (SIZE_NOTE if size["custom"] else "")
     return (
         '<table class="shimtask-insp"><tr>'
         f'<td style="padding-right:40px">{bars}</td><td>{findings_html(payload)}</td></tr></table>'
@@ -303,7 +223,7 @@ def summary_text(payload: dict[str, Any]) -> str:
     custom = sorted(size["custom"].items(), key=lambda item: (-item[1], item[0]))
     findings = Counter(f["code"] for f in payload["findings"])
     lines = [
-        f"task      {task_title(payload)}, type {payload['type'] or '-'}",
+        f"task      {payload['title']}, type {payload['type'] or '-'}",
         f"image     {payload['image'] or '-'}",
         f"executor  {payload['executor'] or '-'}",
         f"inputs    {variables('inputs')}",

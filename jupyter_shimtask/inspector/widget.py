@@ -14,18 +14,15 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from ..config import settings
 from ..errors import ShimTaskError
-from ..payload import MIME_TYPE
-from ..platform import describe
 from ..template import save_template, template_to_json
-from .model import PAGE, InspectedTemplate, NodePath, SearchResult, TreeState, path_from_id
+from .model import PAGE, NodePath, SearchResult, TreeState, path_from_id
+from .payload import MIME_TYPE, InspectedTemplate
 from .render import (
     STYLE,
     container_html,
     header_html,
     interface_html,
-    platform_html,
     size_html,
     static_html,
     summary_text,
@@ -116,11 +113,10 @@ class Inspector(widgets.VBox):
             save_buttons.append(button)
         self.copy = CopyJsonButton(lambda: template_to_json(inspected.template))
         export = widgets.VBox([self.export_path, widgets.HBox([*save_buttons, self.copy]), self.export_status])
-        pod = platform_html(describe(inspected.template, settings()))  # this kernel's settings: not in the payload
         panes = {
             "Interface": widgets.HTML(interface_html(payload)),
             "Custom": custom,
-            "Container": widgets.HTML(container_html(payload) + pod),
+            "Container": widgets.HTML(container_html(payload)),
             "Size": widgets.HTML(size_html(payload)),
             "Export": export,
         }

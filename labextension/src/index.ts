@@ -1,7 +1,8 @@
 /**
- * jupyter-shimtask in JupyterLab: "New ShimTask Notebook" (Launcher, palette, File > New),
- * "Insert %%shimtask Cell", the `%%shimtask` magic-line marking, and the notebook renderer that
- * picks the live inspector widget or the static template view.
+ * jupyter-shimtask in JupyterLab, one plugin per feature: "New ShimTask Notebook" (Launcher,
+ * palette, File > New, Notebook 7's tree button), "Insert %%shimtask Cell", the `%%shimtask`
+ * magic-line marking, and the notebook renderer that picks the live inspector widget or the static
+ * template view (the template renderer for other outputs is the MIME extension in mime.ts).
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, IToolbarWidgetRegistry, ToolbarButton } from '@jupyterlab/apputils';
@@ -43,15 +44,14 @@ function pythonKernel(app: JupyterFrontEnd): { name: string; display_name: strin
   return { name: spec.name, display_name: spec.display_name, language: spec.language };
 }
 
-const commandsPlugin: JupyterFrontEndPlugin<void> = {
+/** New ShimTask notebooks: the command, the Launcher card, the palette, File > New and Notebook 7's tree button. */
+const newNotebookPlugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'New ShimTask notebooks and %%shimtask scaffold cells',
+  description: 'New ShimTask notebooks: Launcher card, palette, File > New, Notebook 7 tree button',
   autoStart: true,
-  requires: [INotebookTracker],
   optional: [ILauncher, ICommandPalette, IMainMenu, IDefaultFileBrowser, IToolbarWidgetRegistry, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
-    tracker: INotebookTracker,
     launcher: ILauncher | null,
     palette: ICommandPalette | null,
     mainMenu: IMainMenu | null,
@@ -76,19 +76,6 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    commands.addCommand(CommandIDs.insertCell, {
-      label: 'Insert %%shimtask Cell',
-      caption: 'Insert a %%shimtask cell with a task and its executor below the active cell',
-      isEnabled: () => tracker.currentWidget !== null,
-      execute: () => {
-        const panel = tracker.currentWidget;
-        if (!panel) {
-          return;
-        }
-        insertScaffoldCell(panel);
-      }
-    });
-
     launcher?.add({
       command: CommandIDs.newNotebook,
       args: { isLauncher: true },
@@ -96,11 +83,8 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
       rank: 50,
       kernelIconUrl: `data:image/svg+xml,${encodeURIComponent(iconSvg)}` // the Notebook row shows images, not icons
     });
-    for (const command of [CommandIDs.newNotebook, CommandIDs.insertCell]) {
-      palette?.addItem({ command, category: PALETTE_CATEGORY });
-    }
+    palette?.addItem({ command: CommandIDs.newNotebook, category: PALETTE_CATEGORY });
     mainMenu?.fileMenu.newMenu.addGroup([{ command: CommandIDs.newNotebook }], 30);
-    app.contextMenu.addItem({ command: CommandIDs.insertCell, selector: '.jp-Notebook', rank: 20 });
 
     // Notebook 7's tree page: its "New" dropdown takes no items from extensions, so the file
     // browser toolbar gets a button beside it (JupyterLab has the Launcher card and File > New)
@@ -120,6 +104,31 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
     });
     // the toolbar reads the item from this plugin's settings schema once it is loaded
     void settingRegistry?.load(PLUGIN_ID).catch(reason => console.warn('jupyter-shimtask settings:', reason));
+  }
+};
+
+/** Insert %%shimtask Cell: the command, the palette and the notebook's context menu. */
+const insertCellPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-shimtask:insert-cell',
+  description: 'Inserts a %%shimtask scaffold cell (with %load_ext when the notebook lacks it)',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker, palette: ICommandPalette | null) => {
+    app.commands.addCommand(CommandIDs.insertCell, {
+      label: 'Insert %%shimtask Cell',
+      caption: 'Insert a %%shimtask cell with a task and its executor below the active cell',
+      isEnabled: () => tracker.currentWidget !== null,
+      execute: () => {
+        const panel = tracker.currentWidget;
+        if (!panel) {
+          return;
+        }
+        insertScaffoldCell(panel);
+      }
+    });
+    palette?.addItem({ command: CommandIDs.insertCell, category: PALETTE_CATEGORY });
+    app.contextMenu.addItem({ command: CommandIDs.insertCell, selector: '.jp-Notebook', rank: 20 });
   }
 };
 
@@ -186,4 +195,4 @@ const notebookRendererPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [commandsPlugin, editorPlugin, notebookRendererPlugin];
+export default [newNotebookPlugin, insertCellPlugin, editorPlugin, notebookRendererPlugin];

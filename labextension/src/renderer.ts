@@ -23,6 +23,11 @@ export class TemplateRenderer extends Widget implements IRenderMime.IRenderer {
       this.node.replaceChildren(h('pre', {}, 'jupyter-shimtask: this output holds no template description'));
       return;
     }
+    if (!payload.tree || !payload.bars || !payload.container) {
+      const saved = `jupyter-shimtask: this template view was saved by an older version (payload version ${payload.version}); run the cell again to draw it`;
+      this.node.replaceChildren(h('pre', {}, saved));
+      return;
+    }
     this.node.replaceChildren(templateView(payload));
   }
 }

@@ -1,100 +1,16 @@
 /**
- * The `custom` tree: a template's `custom` Struct (its JSON form) read only where it is looked at.
+ * The `custom` tree on the page, drawn from the payload's tree (Python's order, bytes and previews).
  *
- * It follows the inspector widget: object children sorted by key, array children by index, a
- * node's size is `ByteSize()` of its `Value` (the root's, of the `custom` Struct), a search
- * matches keys and scalar values ignoring case and opens the branches to its first matches, and
- * a node shows a page of children at a time.
+ * It behaves as the inspector widget does: a search matches keys and scalar values ignoring case
+ * and opens the branches to its first matches, and a node shows a page of children at a time.
  */
 import { h, grouped } from './dom';
-import { TrimmedRow } from './payload';
-import { JsonObject, JsonValue, structSize, valueSize } from './protobufSize';
-
-export type Key = string | number;
-export type NodePath = Key[];
-export type Kind = 'object' | 'array' | 'string' | 'number' | 'bool' | 'null';
+import { JsonObject, JsonValue, KINDS, Key, Kind, NodePath, TreeColumns } from './payload';
 
 export const PAGE = 100;
 export const MATCH_LIMIT = 200;
-export const PREVIEW_CHARS = 80;
 export const TRIMMED_MARK = 'trimmed from the saved copy';
 const SEARCH_DELAY_MS = 250;
-
-export function kindOf(value: JsonValue): Kind {
-  if (value === null) {
-    return 'null';
-  }
-  if (Array.isArray(value)) {
-    return 'array';
-  }
-  switch (typeof value) {
-    case 'object':
-      return 'object';
-    case 'string':
-      return 'string';
-    case 'number':
-      return 'number';
-    default:
-      return 'bool';
-  }
-}
-
-/** A number as the executor gets it: a Python float (`3.0`, `0.5`, `1e+16`). */
-export function pythonFloat(n: number): string {
-  if (Number.isNaN(n)) {
-    return 'nan';
-  }
-  if (!Number.isFinite(n)) {
-    return n > 0 ? 'inf' : '-inf';
-  }
-  if (n === 0) {
-    return Object.is(n, -0) ? '-0.0' : '0.0';
-  }
-  const exponent = Math.floor(Math.log10(Math.abs(n)));
-  if (exponent < -4 || exponent >= 16) {
-    // shortest round-trip digits, Python's exponent form: 1e-05, 1.5e+17
-    return n.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
-  }
-  return Number.isInteger(n) ? n.toFixed(1) : String(n);
-}
-
-export function scalarText(value: JsonValue): string {
-  switch (kindOf(value)) {
-    case 'string':
-      return value as string;
-    case 'number':
-      return pythonFloat(value as number);
-    case 'bool':
-      return value ? 'true' : 'false';
-    default:
-      return 'null';
-  }
-}
-
-function count(value: JsonValue): number {
-  const kind = kindOf(value);
-  if (kind === 'array') {
-    return (value as JsonValue[]).length;
-  }
-  return kind === 'object' ? Object.keys(value as JsonObject).length : 0;
-}
-
-export function preview(value: JsonValue): string {
-  const kind = kindOf(value);
-  if (kind === 'object') {
-    const n = count(value);
-    return `{${grouped(n)} key${n === 1 ? '' : 's'}}`;
-  }
-  if (kind === 'array') {
-    const n = count(value);
-    return `[${grouped(n)} item${n === 1 ? '' : 's'}]`;
-  }
-  if (kind === 'string') {
-    const text = JSON.stringify(value);
-    return text.length <= PREVIEW_CHARS ? text : text.slice(0, PREVIEW_CHARS - 2) + '…"';
-  }
-  return scalarText(value);
-}
 
 export function pathId(path: NodePath): string {
   return JSON.stringify(path);
@@ -120,122 +36,74 @@ export function describeResult(result: SearchResult): string {
   return `${grouped(result.total)} match${result.total === 1 ? '' : 'es'}${shown}${trimmed}`;
 }
 
-export class CustomTree {
-  private sortedKeys = new WeakMap<object, string[]>();
-  private trimmed: Map<string, TrimmedRow>;
-
-  /**
-   * `trimmedRows` are the top-level keys a saved payload left out, with Python's figures;
-   * `rootBytes` is then the whole `custom` Struct's size (also Python's).
-   */
-  constructor(
-    readonly root: JsonObject,
-    trimmedRows: TrimmedRow[] = [],
-    private rootBytes?: number
-  ) {
-    this.trimmed = new Map(trimmedRows.filter(row => !(row.key in root)).map(row => [row.key, row]));
-  }
-
-  /** The row Python sent for a key trimmed from the saved copy, if `path` is one. */
-  trimmedRow(path: NodePath): TrimmedRow | undefined {
-    return path.length === 1 && typeof path[0] === 'string' ? this.trimmed.get(path[0]) : undefined;
-  }
-
-  get trimmedCount(): number {
-    return this.trimmed.size;
-  }
-
-  value(path: NodePath): JsonValue {
-    let cursor: JsonValue = this.root;
-    for (const key of path) {
-      cursor = Array.isArray(cursor) ? cursor[key as number] : (cursor as JsonObject)[key as string];
-    }
-    return cursor;
-  }
-
-  /** `ByteSize()` of the node's message: the `custom` Struct for the root, its `Value` below. */
-  size(path: NodePath): number {
-    const trimmed = this.trimmedRow(path);
-    if (trimmed) {
-      return trimmed.size;
-    }
-    return path.length ? valueSize(this.value(path)) : (this.rootBytes ?? structSize(this.root));
-  }
-
-  childKeys(value: JsonValue): Key[] {
-    const kind = kindOf(value);
-    if (kind === 'array') {
-      return (value as JsonValue[]).map((_, index) => index);
-    }
-    if (kind !== 'object') {
-      return [];
-    }
-    let keys = this.sortedKeys.get(value as JsonObject);
-    if (!keys) {
-      const own = Object.keys(value as JsonObject);
-      keys = (value === this.root ? [...own, ...this.trimmed.keys()] : own).sort(compareKeys);
-      this.sortedKeys.set(value as JsonObject, keys);
-    }
-    return keys;
-  }
-
-  search(query: string, limit = MATCH_LIMIT): SearchResult {
-    const needle = query.trim().toLowerCase();
-    const matches: NodePath[] = [];
-    let total = 0;
-    let trimmed = 0;
-    if (!needle) {
-      return { query, matches, total };
-    }
-    const stack: [NodePath, JsonValue][] = [[[], this.root]];
-    while (stack.length) {
-      const [path, value] = stack.pop()!;
-      const key = path.length ? path[path.length - 1] : undefined;
-      const keyHit = typeof key === 'string' && key.toLowerCase().includes(needle);
-      if (this.trimmedRow(path)) {
-        // only its key and Python's figures are in the saved copy
-        if (keyHit) {
-          total += 1;
-          trimmed += 1;
-          if (matches.length < limit) {
-            matches.push(path);
-          }
-        }
-        continue;
-      }
-      const kind = kindOf(value);
-      const valueHit = kind !== 'object' && kind !== 'array' && scalarText(value).toLowerCase().includes(needle);
-      if (keyHit || valueHit) {
-        total += 1;
-        if (matches.length < limit) {
-          matches.push(path);
-        }
-      }
-      const keys = this.childKeys(value);
-      for (let i = keys.length - 1; i >= 0; i--) {
-        const child = Array.isArray(value) ? value[keys[i] as number] : (value as JsonObject)[keys[i] as string];
-        stack.push([[...path, keys[i]], child]);
-      }
-    }
-    return { query, matches, total, trimmed };
-  }
+/** One node of the tree, as the payload's columns give it. */
+export interface TreeNode {
+  label: string;
+  kind: Kind;
+  bytes: number;
+  preview: string;
+  children: TreeNode[];
+  /** a string whose preview is cut: it opens to its whole text */
+  long: boolean;
+  /** a key left out of the saved copy: only its figures are in the notebook */
+  trimmed: boolean;
 }
 
-function rootPreview(keys: number): string {
-  return `{${grouped(keys)} key${keys === 1 ? '' : 's'}}`;
+/** The payload's columns as nodes with their children. */
+export function readTree(columns: TreeColumns): TreeNode {
+  const long = new Set(columns.long);
+  const trimmed = new Set(columns.trimmed);
+  let next = 0;
+  const read = (): TreeNode => {
+    const at = next++;
+    const node: TreeNode = {
+      label: columns.labels[at],
+      kind: KINDS[columns.kinds[at]],
+      bytes: columns.bytes[at],
+      preview: columns.previews[at],
+      children: [],
+      long: long.has(at),
+      trimmed: trimmed.has(at)
+    };
+    for (let i = 0; i < columns.children[at]; i++) {
+      node.children.push(read());
+    }
+    return node;
+  };
+  return read();
 }
 
-/** Python's sort order for str keys (by code point), which JavaScript's default sort (UTF-16) is not. */
-function compareKeys(a: string, b: string): number {
-  const left = Array.from(a);
-  const right = Array.from(b);
-  for (let i = 0; i < Math.min(left.length, right.length); i++) {
-    const diff = left[i].codePointAt(0)! - right[i].codePointAt(0)!;
-    if (diff) {
-      return diff;
-    }
+/** The key under which `child` (the `index`th child of `parent`) sits: an index in an array. */
+function childKey(parent: TreeNode, child: TreeNode, index: number): Key {
+  return parent.kind === 'array' ? index : child.label;
+}
+
+/** The value under `key` in `template.custom` (none for a key trimmed from the saved copy). */
+function childValue(value: JsonValue | undefined, key: Key): JsonValue | undefined {
+  return value !== null && typeof value === 'object' ? (value as Record<Key, JsonValue>)[key] : undefined;
+}
+
+/** A node being drawn: the node, its path and its value. */
+type Place = [node: TreeNode, path: NodePath, value: JsonValue | undefined];
+
+/** A node met by a search: its key and index under its parent, and the parent's step. */
+interface Step {
+  node: TreeNode;
+  value: JsonValue | undefined;
+  key: Key | undefined;
+  index: number;
+  up: Step | null;
+}
+
+/** A search step's path and its index under each of its parents. */
+function placeOf(step: Step): [NodePath, number[]] {
+  const path: NodePath = [];
+  const trail: number[] = [];
+  for (let at: Step | null = step; at?.up; at = at.up) {
+    path.unshift(at.key!);
+    trail.unshift(at.index);
   }
-  return left.length - right.length;
+  return [path, trail];
 }
 
 /** The tree on the page: a search box and rows for the open part of the tree. */
@@ -246,12 +114,18 @@ export class CustomTreeView {
   private input: HTMLInputElement;
   private opened = new Set<string>([pathId([])]);
   private shown = new Map<string, number>();
-  private pinned = new Map<string, Set<Key>>();
+  /** children a search pinned open (by index) under each node, so its matches are on screen */
+  private pinned = new Map<string, Set<number>>();
   private openedBySearch = new Set<string>();
   private matches = new Set<string>();
   private timer = 0;
 
-  constructor(readonly tree: CustomTree) {
+  /** `custom` is `template.custom` (the values); `trimmedCount`, the keys trimmed from the saved copy. */
+  constructor(
+    readonly root: TreeNode,
+    readonly custom: JsonObject,
+    readonly trimmedCount: number
+  ) {
     this.input = h('input', {
       type: 'search',
       class: 'jp-ShimTask-search',
@@ -279,28 +153,29 @@ export class CustomTreeView {
     this.render();
   }
 
+  /** Nodes whose key or scalar value holds `query` (ignoring case), in tree order: their branches open. */
   search(query: string): SearchResult {
     for (const id of this.openedBySearch) {
       this.opened.delete(id);
     }
     this.openedBySearch.clear();
     this.pinned.clear();
-    const result = this.tree.search(query);
+    const [result, trails] = this.find(query);
     this.matches = new Set(result.matches.map(pathId));
-    for (const match of result.matches) {
+    result.matches.forEach((match, at) => {
       for (let depth = 0; depth < match.length; depth++) {
         const parent = pathId(match.slice(0, depth));
         if (!this.pinned.has(parent)) {
           this.pinned.set(parent, new Set());
         }
-        this.pinned.get(parent)!.add(match[depth]);
+        this.pinned.get(parent)!.add(trails[at][depth]);
         if (!this.opened.has(parent)) {
           this.opened.add(parent);
           this.openedBySearch.add(parent);
           this.shown.set(parent, 0);
         }
       }
-    }
+    });
     this.summary.textContent = describeResult(result);
     this.render();
     const first = this.rowsNode.querySelector('.jp-ShimTask-match');
@@ -313,6 +188,43 @@ export class CustomTreeView {
       }
     }
     return result;
+  }
+
+  /** The matches (the first `MATCH_LIMIT`) and, for each, its index under each of its parents. */
+  private find(query: string): [SearchResult, number[][]] {
+    const needle = query.trim().toLowerCase();
+    const matches: NodePath[] = [];
+    const trails: number[][] = [];
+    let total = 0;
+    let trimmed = 0;
+    if (!needle) {
+      return [{ query, matches, total }, trails];
+    }
+    const stack: Step[] = [{ node: this.root, value: this.custom, key: undefined, index: 0, up: null }];
+    while (stack.length) {
+      const step = stack.pop()!;
+      const { node, value, key } = step;
+      const keyHit = typeof key === 'string' && key.toLowerCase().includes(needle);
+      const { kind, preview } = node;
+      // a scalar's text is its preview, a string's is its value; a trimmed key has only its key
+      const scalar = kind !== 'object' && kind !== 'array' && !node.trimmed;
+      const text = kind === 'string' && typeof value === 'string' ? value : preview;
+      if (keyHit || (scalar && text.toLowerCase().includes(needle))) {
+        total += 1;
+        trimmed += node.trimmed ? 1 : 0;
+        if (matches.length < MATCH_LIMIT) {
+          const [path, trail] = placeOf(step);
+          matches.push(path);
+          trails.push(trail);
+        }
+      }
+      const kids = node.children;
+      for (let i = kids.length - 1; i >= 0; i--) {
+        const childKeyed = childKey(node, kids[i], i);
+        stack.push({ node: kids[i], value: childValue(value, childKeyed), key: childKeyed, index: i, up: step });
+      }
+    }
+    return [{ query, matches, total, trimmed }, trails];
   }
 
   toggle(path: NodePath): void {
@@ -334,10 +246,14 @@ export class CustomTreeView {
     this.render();
   }
 
+  private valueAt(path: NodePath): JsonValue | undefined {
+    return path.reduce<JsonValue | undefined>(childValue, this.custom);
+  }
+
   private onClick(event: Event): void {
     const copy = (event.target as HTMLElement).closest('.jp-ShimTask-copyText') as HTMLElement | null;
     if (copy) {
-      const text = String(this.tree.value(JSON.parse(copy.dataset.path!) as NodePath));
+      const text = String(this.valueAt(JSON.parse(copy.dataset.path!) as NodePath));
       void navigator.clipboard?.writeText(text).then(() => (copy.textContent = 'copied'));
       return;
     }
@@ -353,48 +269,44 @@ export class CustomTreeView {
     }
   }
 
-  private trimmedRowNode(row: TrimmedRow, id: string, depth: number): HTMLElement {
+  private trimmedRowNode(node: TreeNode, id: string, depth: number): HTMLElement {
+    const { label, kind, bytes, preview } = node;
     return h(
       'div',
       {
         class: 'jp-ShimTask-row jp-ShimTask-trimmed' + (this.matches.has(id) ? ' jp-ShimTask-match' : ''),
         role: 'treeitem',
         'data-path': id,
-        'data-kind': row.kind,
-        'data-bytes': row.size,
+        'data-kind': kind,
+        'data-bytes': bytes,
         'data-trimmed': 'true',
         style: `padding-left: ${depth * 16}px`
       },
       h('span', { class: 'jp-ShimTask-caret' }, ''),
-      h('span', { class: 'jp-ShimTask-key' }, row.key),
-      h('span', { class: 'jp-ShimTask-preview' }, row.preview),
+      h('span', { class: 'jp-ShimTask-key' }, label),
+      h('span', { class: 'jp-ShimTask-preview' }, preview),
       h('span', { class: 'jp-ShimTask-trimmedMark' }, TRIMMED_MARK),
-      h('span', { class: 'jp-ShimTask-size' }, `${grouped(row.size)} B`)
+      h('span', { class: 'jp-ShimTask-size' }, `${grouped(bytes)} B`)
     );
   }
 
   private render(): void {
     const rows: HTMLElement[] = [];
-    this.addRows([], this.tree.root, 0, rows);
+    this.addRows([this.root, [], this.custom], 0, rows);
     this.rowsNode.replaceChildren(...rows);
   }
 
-  private addRows(path: NodePath, value: JsonValue, depth: number, rows: HTMLElement[]): void {
+  private addRows([node, path, value]: Place, depth: number, rows: HTMLElement[]): void {
     const id = pathId(path);
-    const last = path.length ? path[path.length - 1] : undefined;
-    const label = last === undefined ? 'custom' : typeof last === 'number' ? `[${last}]` : last;
-    const trimmed = this.tree.trimmedRow(path);
-    if (trimmed) {
-      rows.push(this.trimmedRowNode(trimmed, id, depth));
+    const { label, kind, bytes, preview, long } = node;
+    if (node.trimmed) {
+      rows.push(this.trimmedRowNode(node, id, depth));
       return;
     }
-    const keys = this.tree.childKeys(value);
+    const kids = node.children;
     // a long string opens too: its whole text, readable and copyable, below the row
-    const long = kindOf(value) === 'string' && JSON.stringify(value).length > PREVIEW_CHARS;
-    const opens = keys.length > 0 || long;
+    const opens = kids.length > 0 || long;
     const isOpen = this.opened.has(id) && opens;
-    const size = this.tree.size(path);
-    const shownPreview = path.length ? preview(value) : rootPreview(keys.length);
     rows.push(
       h(
         'div',
@@ -406,15 +318,15 @@ export class CustomTreeView {
           role: 'treeitem',
           'aria-expanded': opens ? String(isOpen) : undefined,
           'data-path': id,
-          'data-kind': kindOf(value),
-          'data-bytes': size,
+          'data-kind': kind,
+          'data-bytes': bytes,
           title: long && !isOpen ? 'click to read the whole string' : undefined,
           style: `padding-left: ${depth * 16}px`
         },
         h('span', { class: 'jp-ShimTask-caret' }, opens ? (isOpen ? '▾' : '▸') : ''),
         h('span', { class: 'jp-ShimTask-key' }, label),
-        h('span', { class: 'jp-ShimTask-preview' }, shownPreview),
-        h('span', { class: 'jp-ShimTask-size' }, `${grouped(size)} B`)
+        h('span', { class: 'jp-ShimTask-preview' }, preview),
+        h('span', { class: 'jp-ShimTask-size' }, `${grouped(bytes)} B`)
       )
     );
     if (!isOpen) {
@@ -426,36 +338,32 @@ export class CustomTreeView {
           'div',
           { class: 'jp-ShimTask-fullText', 'data-full': id, style: `margin-left: ${(depth + 1) * 16}px` },
           h('button', { class: 'jp-ShimTask-copyText', 'data-path': id, title: 'copy the whole string' }, 'copy'),
-          value as string
+          String(value ?? '')
         )
       );
       return;
     }
-    const first = Math.min(this.shown.get(id) ?? PAGE, keys.length);
-    const visible = new Set<number>();
+    const first = Math.min(this.shown.get(id) ?? PAGE, kids.length);
+    const visible = new Set<number>(this.pinned.get(id));
     for (let i = 0; i < first; i++) {
       visible.add(i);
     }
-    for (const key of this.pinned.get(id) ?? []) {
-      visible.add(typeof key === 'number' ? key : keys.indexOf(key));
-    }
     const ordered = [...visible].sort((a, b) => a - b);
     for (const index of ordered) {
-      const key = keys[index];
-      const child = Array.isArray(value) ? value[key as number] : (value as JsonObject)[key as string];
-      this.addRows([...path, key], child, depth + 1, rows);
+      const key = childKey(node, kids[index], index);
+      this.addRows([kids[index], [...path, key], childValue(value, key)], depth + 1, rows);
     }
-    if (!path.length && this.tree.trimmedCount) {
+    if (!path.length && this.trimmedCount) {
       rows.push(
         h(
           'div',
           { class: 'jp-ShimTask-trimmedNote', style: `padding-left: ${(depth + 1) * 16}px` },
-          `${grouped(this.tree.trimmedCount)} key${this.tree.trimmedCount === 1 ? ' was' : 's were'} ${TRIMMED_MARK}: ` +
+          `${grouped(this.trimmedCount)} key${this.trimmedCount === 1 ? ' was' : 's were'} ${TRIMMED_MARK}: ` +
             'their sizes are exact, their values need the live inspector (run the cell)'
         )
       );
     }
-    const hidden = keys.length - ordered.length;
+    const hidden = kids.length - ordered.length;
     if (hidden > 0) {
       rows.push(
         h(

@@ -1,16 +1,14 @@
 /**
  * The template view drawn from the payload alone (no kernel needed): header, then tabs for the
- * interface, the `custom` tree with search, the container and the size bars with the limit badge.
+ * interface, the `custom` tree with search, the container (and the pod around it) and the size bars
+ * with the limit badge. Every figure and row is the payload's: this file only draws them.
  */
 import { h, grouped } from './dom';
-import { JsonObject, JsonValue, customKeySize } from './protobufSize';
-import { KNOWN_VERSION, TemplatePayload, Variable } from './payload';
-import { CustomTree, CustomTreeView, TRIMMED_MARK } from './tree';
+import { Bars, KNOWN_VERSION, Row, Section, TemplatePayload } from './payload';
+import { CustomTreeView, TRIMMED_MARK, readTree } from './tree';
 
-const BAR_ROWS = 25;
 const BAR_PX = 160;
 const METER_PX = 240;
-const PLACEHOLDER = /\{\{\s*\.[A-Za-z0-9_]+\s*\}\}/g;
 
 function code(text: unknown): HTMLElement {
   return h('code', {}, String(text));
@@ -20,18 +18,9 @@ function table(rows: [string, Node | string][], className = ''): HTMLTableElemen
   return h('table', { class: className }, ...rows.map(([name, value]) => h('tr', {}, h('th', {}, name), h('td', {}, value))));
 }
 
-function titleOf(payload: TemplatePayload): string {
-  const name = payload.id.name || '(unnamed task)';
-  return payload.id.version ? `${name} (${payload.id.version})` : name;
-}
-
-export function limitText(payload: TemplatePayload): string {
-  return `warn above ${grouped(payload.size.warn_bytes)}, over above ${grouped(payload.size.over_bytes)}`;
-}
-
 function badge(payload: TemplatePayload): HTMLElement {
   const status = payload.size.status;
-  return h('span', { class: `jp-ShimTask-badge jp-ShimTask-badge-${status}`, title: limitText(payload) }, status);
+  return h('span', { class: `jp-ShimTask-badge jp-ShimTask-badge-${status}`, title: payload.size.limits }, status);
 }
 
 function header(payload: TemplatePayload): HTMLElement {
@@ -42,10 +31,10 @@ function header(payload: TemplatePayload): HTMLElement {
     ' ',
     badge(payload),
     ' ',
-    h('small', {}, `(${limitText(payload)})`)
+    h('small', {}, `(${payload.size.limits})`)
   );
   const rows: [string, Node | string][] = [
-    ['task', code(titleOf(payload))],
+    ['task', code(payload.title)],
     ['type', code(payload.type || '-')],
     ['image', code(payload.image || '-')],
     ['executor', code(payload.executor || '-')],
@@ -57,25 +46,10 @@ function header(payload: TemplatePayload): HTMLElement {
   return h('div', { class: 'jp-ShimTask-header' }, table(rows));
 }
 
-/** Inputs and outputs; from `payload.interface`, or read from the template JSON when absent. */
-function variables(payload: TemplatePayload, side: 'inputs' | 'outputs'): Variable[] {
-  if (payload.interface) {
-    return payload.interface[side];
-  }
-  const iface = (payload.template.interface ?? {}) as JsonObject;
-  const vars = (((iface[side] ?? {}) as JsonObject).variables ?? {}) as JsonObject;
-  return Object.keys(vars)
-    .sort()
-    .map(name => {
-      const variable = vars[name] as JsonObject;
-      return { name, type: JSON.stringify(variable.type ?? {}), description: String(variable.description ?? '') };
-    });
-}
-
 function interfacePane(payload: TemplatePayload): HTMLElement {
   const parts: HTMLElement[] = [];
   for (const side of ['inputs', 'outputs'] as const) {
-    const list = variables(payload, side);
+    const list = payload.interface[side];
     if (!list.length) {
       parts.push(h('p', {}, h('b', {}, side), ': none'));
       continue;
@@ -93,107 +67,55 @@ function interfacePane(payload: TemplatePayload): HTMLElement {
   return h('div', {}, ...parts);
 }
 
-function markPlaceholders(argument: string): HTMLElement {
-  const node = h('code', {});
-  let last = 0;
-  for (const match of argument.matchAll(PLACEHOLDER)) {
-    node.append(argument.slice(last, match.index), h('mark', {}, match[0]));
-    last = match.index! + match[0].length;
-  }
-  node.append(argument.slice(last));
-  return node;
+/** A code item's pieces: plain, `{{.placeholder}}` (marked), plain, ... */
+function codeItem(pieces: string[]): HTMLElement {
+  return h('code', {}, ...pieces.map((piece, index) => (index % 2 ? h('mark', {}, piece) : piece)));
 }
 
-function joined(nodes: Node[], separator: () => Node | string): HTMLElement {
+function cell(row: Row): Node | string {
+  if (row.code === undefined) {
+    return row.text ?? '';
+  }
   const span = h('span', {});
-  nodes.forEach((node, index) => {
+  row.code.forEach((pieces, index) => {
     if (index) {
-      span.append(separator());
+      span.append(row.sep === '\n' ? h('br') : (row.sep ?? ' '));
     }
-    span.append(node);
+    span.append(codeItem(pieces));
   });
   return span;
 }
 
-function containerPane(payload: TemplatePayload): HTMLElement {
-  const template = payload.template;
-  const container = (template.container ?? {}) as JsonObject;
-  const parts: HTMLElement[] = [];
-  if (Object.keys(container).length) {
-    const rows: [string, Node | string][] = [['image', code(container.image ?? '-')]];
-    const command = (container.command ?? []) as string[];
-    if (command.length) {
-      rows.push(['command', joined(command.map(code), () => ' ')]);
-    }
-    const args = (container.args ?? []) as string[];
-    rows.push(['args', args.length ? joined(args.map(markPlaceholders), () => ' ') : '-']);
-    const env = (container.env ?? []) as JsonObject[];
-    rows.push(['env', env.length ? joined(env.map(kv => code(`${kv.key ?? ''}=${kv.value ?? ''}`)), () => h('br')) : '-']);
-    const resources = (container.resources ?? {}) as JsonObject;
-    for (const side of ['requests', 'limits']) {
-      const entries = (resources[side] ?? []) as JsonObject[];
-      if (entries.length) {
-        rows.push([side, entries.map(e => `${String(e.name ?? '?').toLowerCase()}=${e.value ?? ''}`).join(', ')]);
-      }
-    }
-    parts.push(h('p', {}, h('b', {}, 'container')), table(rows));
-  } else {
-    parts.push(h('p', {}, h('b', {}, 'container'), ': none (this template runs no container of its own)'));
+function section(part: Section): HTMLElement[] {
+  if (part.rows === undefined) {
+    return [h('p', {}, h('b', {}, part.title), `: ${part.note ?? ''}`)];
   }
-  const metadata = (template.metadata ?? {}) as JsonObject;
-  const runtime = (metadata.runtime ?? {}) as JsonObject;
-  const retries = ((metadata.retries ?? {}) as JsonObject).retries ?? 0;
-  const cache = metadata.discoverable ? `on, version '${metadata.discoveryVersion ?? ''}'` : 'off';
-  const metaRows: [string, Node | string][] = [
-    ['retries', code(retries)],
-    ['timeout', code(metadata.timeout ?? 'none')],
-    ['cache', code(cache)],
-    ['interruptible', code(metadata.interruptible ? 'True' : 'False')]
-  ];
-  if (Object.keys(runtime).length) {
-    metaRows.push(['runtime', code(`${runtime.flavor ?? ''} ${runtime.version ?? ''}`.trim())]);
-  }
-  parts.push(h('p', {}, h('b', {}, 'metadata')), table(metaRows));
-  const config = (template.config ?? {}) as JsonObject;
-  if (Object.keys(config).length) {
-    parts.push(
-      h('p', {}, h('b', {}, 'config')),
-      table(Object.keys(config).sort().map(key => [key, code(config[key])] as [string, Node]))
-    );
-  }
-  return h('div', {}, ...parts);
+  return [h('p', {}, h('b', {}, part.title)), table(part.rows.map(row => [row.name, cell(row)]))];
 }
 
-/**
- * One bar per part, biggest first. `trimmed` names parts the saved copy left out (marked, with
- * their exact size); `beyond` counts parts and bytes the payload does not list one by one.
- */
-function bars(
-  sizes: [string, number][],
-  title: string,
-  className: string,
-  trimmed: Set<string> = new Set(),
-  beyond: [number, number] = [0, 0]
-): HTMLElement | null {
-  const ordered = [...sizes].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  if (!ordered.length) {
+/** Container, metadata, config, security context and the pod around the container: Python's rows. */
+function containerPane(payload: TemplatePayload): HTMLElement {
+  return h('div', {}, ...payload.container.flatMap(section));
+}
+
+/** The payload's bars, biggest first; parts trimmed from the saved copy are marked. */
+function bars(given: Bars, title: string, className: string): HTMLElement | null {
+  if (!given.rows.length) {
     return null;
   }
-  const largest = Math.max(ordered[0][1], 1);
-  const rows = ordered.slice(0, BAR_ROWS).map(([name, size]) =>
+  const largest = Math.max(given.rows[0][1], 1);
+  const rows = given.rows.map(([name, size, trimmed]) =>
     h(
       'tr',
-      { 'data-name': name, 'data-trimmed': trimmed.has(name) ? 'true' : undefined },
-      h('td', {}, code(name), trimmed.has(name) ? h('span', { class: 'jp-ShimTask-trimmedMark' }, TRIMMED_MARK) : null),
+      { 'data-name': name, 'data-trimmed': trimmed ? 'true' : undefined },
+      h('td', {}, code(name), trimmed ? h('span', { class: 'jp-ShimTask-trimmedMark' }, TRIMMED_MARK) : null),
       h('td', { class: 'jp-ShimTask-bytes', 'data-bytes': size }, grouped(size)),
       h('td', {}, h('span', { class: 'jp-ShimTask-bar', style: `width: ${Math.max(1, Math.round((BAR_PX * size) / largest))}px` }))
     )
   );
-  const rest = ordered.slice(BAR_ROWS);
-  const restCount = rest.length + beyond[0];
-  if (restCount) {
-    const restBytes = rest.reduce((sum, [, s]) => sum + s, 0) + beyond[1];
-    rows.push(h('tr', {}, h('td', {}, `${grouped(restCount)} more`), h('td', { class: 'jp-ShimTask-bytes' }, grouped(restBytes))));
+  if (given.more) {
+    const [count, bytes] = given.more;
+    rows.push(h('tr', {}, h('td', {}, `${grouped(count)} more`), h('td', { class: 'jp-ShimTask-bytes' }, grouped(bytes))));
   }
   return h('div', { class: className }, h('p', {}, h('b', {}, title)), h('table', {}, ...rows));
 }
@@ -209,7 +131,7 @@ function meter(payload: TemplatePayload): HTMLElement {
     h('p', {}, h('b', {}, 'template size'), ' ', badge(payload)),
     h(
       'div',
-      { class: 'jp-ShimTask-meter', style: `width: ${METER_PX}px`, title: limitText(payload) },
+      { class: 'jp-ShimTask-meter', style: `width: ${METER_PX}px`, title: payload.size.limits },
       h('span', { class: `jp-ShimTask-meterFill jp-ShimTask-meterFill-${status}`, style: `width: ${Math.max(1, px(total))}px` }),
       h('span', { class: 'jp-ShimTask-meterMark', style: `left: ${px(warn)}px`, title: `warn above ${grouped(warn)}` }),
       h('span', { class: 'jp-ShimTask-meterMark', style: `left: ${px(over)}px`, title: `over above ${grouped(over)}` })
@@ -236,39 +158,13 @@ function findings(payload: TemplatePayload): HTMLElement {
   );
 }
 
-/**
- * Bytes per custom key: the payload's figures, from protobuf in Python (trimmed keys included).
- * Only a payload that lacks them has them computed here, the same way.
- */
-function customSizes(payload: TemplatePayload): [string, number][] {
-  const given = payload.size.custom;
-  if (given && Object.keys(given).length) {
-    return Object.entries(given);
-  }
-  const custom = payload.template.custom ?? {};
-  return Object.keys(custom).map(key => [key, customKeySize(key, custom[key] as JsonValue)]);
-}
-
-/** Keys the saved copy left out of `template.custom`. */
-function trimmedKeys(payload: TemplatePayload): Set<string> {
-  const custom = payload.template.custom ?? {};
-  return new Set(Object.keys(payload.size.custom ?? {}).filter(key => !(key in custom)));
-}
-
-/** Custom keys (and their bytes) that the payload's size figures do not list one by one. */
-function beyondListed(payload: TemplatePayload): [number, number] {
-  const trimmed = payload.trimmed ?? {};
-  const listed = Object.keys(payload.size.custom ?? {}).length;
-  return [Math.max(0, (trimmed.custom_keys ?? listed) - listed), trimmed.size_custom_bytes_left_out ?? 0];
-}
-
 function sizePane(payload: TemplatePayload): HTMLElement {
   const left = h(
     'div',
     {},
     meter(payload),
-    bars(Object.entries(payload.size.fields), 'bytes per field', 'jp-ShimTask-fieldBars'),
-    bars(customSizes(payload), 'bytes per custom key', 'jp-ShimTask-customBars', trimmedKeys(payload), beyondListed(payload)) ??
+    bars(payload.bars.fields, 'bytes per field', 'jp-ShimTask-fieldBars'),
+    bars(payload.bars.custom, 'bytes per custom key', 'jp-ShimTask-customBars') ??
       h('p', {}, 'no ', code('custom'), ' payload')
   );
   return h('div', { class: 'jp-ShimTask-sizePane' }, left, findings(payload));
@@ -276,16 +172,15 @@ function sizePane(payload: TemplatePayload): HTMLElement {
 
 /** The whole view; `tab` chooses the pane shown first (default: Custom when there is one). */
 export function templateView(payload: TemplatePayload, tab?: string): HTMLElement {
-  const custom = payload.template.custom ?? {};
-  const trimmedRows = payload.trimmed?.custom_rows ?? [];
-  const hasCustom = Object.keys(custom).length > 0 || trimmedRows.length > 0;
+  const tree = readTree(payload.tree);
+  const hasCustom = tree.children.length > 0;
   const panes: [string, () => HTMLElement][] = [
     ['Interface', () => interfacePane(payload)],
     [
       'Custom',
       () =>
         hasCustom
-          ? new CustomTreeView(new CustomTree(custom, trimmedRows, payload.trimmed?.custom_bytes)).node
+          ? new CustomTreeView(tree, payload.template.custom ?? {}, payload.trimmed?.custom_rows?.length ?? 0).node
           : h('p', {}, 'no ', code('custom'), ' payload: the executor gets an empty ', code('tt.custom'))
     ],
     ['Container', () => containerPane(payload)],

@@ -15,7 +15,7 @@ import nbformat
 from browser_lab import ARTIFACTS, custom_task_cell, wait_for_kernel_idle
 from nbclient import NotebookClient
 
-from jupyter_shimtask.payload import MIME_TYPE, template_payload
+from jupyter_shimtask.inspector.payload import MIME_TYPE, template_payload
 
 RUN_ALL_MS = 240_000
 PLUGINS = (
@@ -236,14 +236,7 @@ def test_five_megabyte_custom_renders_a_page_at_a_time(lab, open_lab, screenshot
     template.id.name = "big"
     template.custom.update({f"key{index:05d}": {"text": "v" * 150, "n": index} for index in range(30_000)})
     assert template.custom.ByteSize() > 5_000_000
-    payload = template_payload(template)
-    output = nbformat.v4.new_output("display_data", data={MIME_TYPE: payload, "text/plain": "big template"})
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%shimtask inspect big", outputs=[output])])
-    save_without_kernel(notebook, lab.root / "big.ipynb")
-
-    page = open_without_kernel(open_lab, lab, "big.ipynb")
-    view = page.locator(".jp-OutputArea .jp-ShimTask-view")
-    view.wait_for()
+    page, view = open_saved_view(lab, open_lab, template_payload(template), "big")
     assert int(row(view, []).get_attribute("data-bytes")) == template.custom.ByteSize()
     assert view.locator(".jp-ShimTask-row").count() == 1 + 100
     assert view.locator(".jp-ShimTask-more").inner_text() == "show 100 more (29,900 not shown)"
@@ -273,6 +266,17 @@ def save_without_kernel(notebook: nbformat.NotebookNode, path: Path) -> None:
     notebook.metadata.pop("kernelspec", None)
     notebook.metadata.pop("language_info", None)
     nbformat.write(notebook, path)
+
+
+def open_saved_view(lab: Any, open_lab: Any, payload: dict[str, Any], name: str) -> tuple[Any, Any]:
+    """A notebook holding only ``payload``'s output, opened without a kernel: the page and the view."""
+    output = nbformat.v4.new_output("display_data", data={MIME_TYPE: payload, "text/plain": f"{name} template"})
+    cell = nbformat.v4.new_code_cell(f"%shimtask inspect {name}", outputs=[output])
+    save_without_kernel(nbformat.v4.new_notebook(cells=[cell]), lab.root / f"{name}.ipynb")
+    page = open_without_kernel(open_lab, lab, f"{name}.ipynb")
+    view = page.locator(".jp-OutputArea .jp-ShimTask-view")
+    view.wait_for()
+    return page, view
 
 
 def open_without_kernel(open_lab: Any, lab: Any, path: str) -> Any:
@@ -336,3 +340,39 @@ def python_sizes(payload: dict[str, Any]) -> dict[tuple[Any, ...], int]:
     for key, value in custom.fields.items():
         walk((key,), value)
     return sizes
+
+
+def test_saved_view_draws_the_container_rows_and_the_pod(lab, open_lab, screenshot) -> None:
+    from flyteidl.core.tasks_pb2 import Container, TaskTemplate
+
+    args = ["pyflyte-execute", "--inputs", "{{.input}}", "--x={{.outputPrefix}}/y"]
+    template = TaskTemplate(type="pod", container=Container(image="example/pod:1", args=args))
+    template.id.name = "pod"
+    template.container.env.add(key="A", value="1")
+    template.metadata.retries.retries = 2
+    template.metadata.timeout.seconds = 30
+    template.security_context.secrets.add(group="db", key="password", env_var="DB_PASSWORD")
+    payload = template_payload(template)
+    page, view = open_saved_view(lab, open_lab, payload, "pod")
+    view.locator(".jp-ShimTask-tab", has_text="Container").click()
+    pane = view.locator(".jp-ShimTask-pane")
+    drawn = pane.evaluate(
+        "node => [...node.querySelectorAll('p > b')].map(b => [b.textContent,"
+        " [...b.parentElement.nextElementSibling.querySelectorAll('tr')].map(tr =>"
+        " [tr.querySelector('th').textContent, tr.querySelector('td').innerText])])"
+    )
+    expected = [
+        [
+            section["title"],
+            [
+                [row["name"], row.get("text") or (row["sep"].join("".join(i) for i in row["code"]))]
+                for row in section["rows"]
+            ],
+        ]
+        for section in payload["container"]
+    ]
+    assert drawn == expected
+    assert pane.locator("mark").all_inner_texts() == ["{{.input}}", "{{.outputPrefix}}"]
+    pod = dict(expected[-1][1])
+    assert expected[-1][0] == "in the pod, and in a run here" and pod["timeout"].startswith("30s per attempt")
+    screenshot(page, "container")

@@ -13,7 +13,7 @@ from browser_lab import custom_task_cell, wait_for_kernel_idle
 from test_labextension import open_without_kernel, palette_command, row, save_without_kernel
 
 from jupyter_shimtask.inspector.model import STATIC_CUSTOM_BYTES
-from jupyter_shimtask.payload import MIME_TYPE, template_payload
+from jupyter_shimtask.inspector.payload import MIME_TYPE, template_payload
 
 RUN_ALL_MS = 240_000
 # the keyboard is the notebook's again (command mode: Ctrl+S saves), not a text box's
