@@ -9,7 +9,6 @@ when the runs under way on it have ended.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
@@ -22,7 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ..state import state
 from .base import PROBE_DIR, LogSink, RunError, stoppable
 
 READY_SECONDS = 60.0
@@ -220,7 +221,6 @@ class Pool:
     def __init__(self) -> None:
         self.workers: dict[tuple, Worker] = {}
         self.lock = threading.Lock()  # simultaneous first runs start one worker, not one each
-        atexit.register(self.stop_all)
 
     def get(self, key: tuple, make_worker: Callable[[], Worker]) -> Worker:
         with self.lock:
@@ -252,7 +252,15 @@ class Pool:
             worker.stop()
 
 
-pool = Pool()
+def warm_pool() -> Pool:
+    """This process's warm pool, held by its kernel-wide state (which stops it at exit)."""
+    return state().part(Pool, stop=Pool.stop_all)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "pool":  # ``warm.pool``: the same pool, for callers that read it as a name
+        return warm_pool()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def worker_code(probe_dir: str) -> str:
@@ -282,11 +290,11 @@ def run_warm(
     Raises WorkerFailure when a worker cannot be started at all.
     """
     for attempt in range(2):
-        worker = pool.get(key, make_worker)
+        worker = warm_pool().get(key, make_worker)
         try:
             return worker.run(request, timeout=timeout, on_log=on_log)
         except WorkerFailure as failure:
-            pool.discard(key, worker)
+            warm_pool().discard(key, worker)
             if attempt:
                 return None, RunError("SYSTEM", "WorkerFailed", str(failure))
     raise AssertionError("unreachable")
