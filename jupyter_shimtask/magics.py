@@ -350,11 +350,11 @@ class ShimTaskMagics(Magics):
         """The last failure of a task (a variable or a task name), or the last failure of any kind."""
         from IPython.display import display
 
-        from .failures import failures
+        from .failures import failure_log
 
         task = args.target
         names = {task, getattr(self.shell.user_ns.get(task), "name", task)} if task else {None}
-        found = [failure for name in names if (failure := failures.last(name)) is not None]
+        found = [failure for name in names if (failure := failure_log().last(name)) is not None]
         if not found:
             print(f"no failure of {task} so far" if task else "no failure so far")
             return
@@ -377,20 +377,20 @@ class ShimTaskMagics(Magics):
     @contextlib.contextmanager
     def _errors(self, kind: FailureKind = "usage", task: str = "") -> Iterator[None]:
         """ShimTaskErrors become one-line UsageErrors; ``%shimtask why`` shows the rest."""
-        from .failures import failures
+        from .failures import failure_log
 
         try:
             yield
         except ShimTaskError as error:
             self.last_error = error
-            failures.error(kind, error, task=task, detail=error.detail)
+            failure_log().error(kind, error, task=task, detail=error.detail)
             hint = "  (%shimtask why: details)" if error.detail else ""
             raise UsageError(f"{error}{hint}") from None
 
 
 @contextlib.contextmanager
 def _cell_failures(name: str) -> Iterator[None]:
-    """A ``%%shimtask`` cell that raises is kept in ``failures`` (with its traceback) for ``why``."""
+    """A ``%%shimtask`` cell that raises is kept in the failure log (with its traceback) for ``why``."""
     try:
         yield
     except ShimTaskError:
@@ -398,9 +398,9 @@ def _cell_failures(name: str) -> Iterator[None]:
     except Exception as error:
         import traceback
 
-        from .failures import failures
+        from .failures import failure_log
 
-        failures.error("cell", error, task=name, detail="".join(traceback.format_exception(error)))
+        failure_log().error("cell", error, task=name, detail="".join(traceback.format_exception(error)))
         raise
 
 

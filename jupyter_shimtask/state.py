@@ -1,13 +1,14 @@
 """The kernel-wide state: one object that holds everything this process keeps between calls.
 
 ``state()`` is the process's one ``State`` (a traitlets ``SingletonConfigurable``). It holds the
-settings in force (``%config ShimTask.*``), the registry of the tasks cells defined, the warm
-pool, what each engine's images were found to hold, and the warm containers' folders; its one
-shutdown hook stops the warm workers and containers and then removes their folders.
+settings in force (``%config ShimTask.*``), the registry of the tasks cells defined, the log of
+the session's failures, the warm pool, what each engine's images were found to hold, and the warm
+containers' folders; its one shutdown hook stops the warm workers and containers and then removes
+their folders.
 
-The parts whose classes live in higher layers (the registry in ``authoring``, the warm pool in
-``runners.warm``) are made by those modules on first use through ``part()``, so this module
-imports none of them and loading the extension imports no run machinery.
+The parts whose classes live in higher layers (the registry in ``authoring``, the failure log in
+``failures``, the warm pool in ``runners.warm``) are made by those modules on first use through
+``part()``, so this module imports none of them and loading the extension imports no run machinery.
 """
 
 from __future__ import annotations
