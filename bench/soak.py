@@ -227,7 +227,7 @@ class Soak:
     def main(self) -> int:
         from jupyter_shimtask.authoring import build_module
         from jupyter_shimtask.runners import warm
-        from jupyter_shimtask.runners.image import _remove_warm_folders
+        from jupyter_shimtask.state import state
 
         self.cell = build_module(CELL, "soak").module
         print(f"modes: {', '.join(self.modes)}")
@@ -252,7 +252,7 @@ class Soak:
             if not any(extra.values()) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        _remove_warm_folders()
+        state().shutdown()  # the warm folders go, as at exit
         print(f"{self.options.runs} runs in {seconds:.0f}s; faults: {dict(sorted(self.counts.items()))}")
         for name in before:
             left = [describe(name, item) for item in extra[name]] or "none"

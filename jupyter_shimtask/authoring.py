@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from .config import settings
 from .errors import AuthoringError
-from .template import executor_path, serialize
+from .state import state
+from .template import executor_path, same_template, serialize
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
@@ -49,28 +50,48 @@ class CellModule:
 
 
 class Registry:
-    """Templates of the tasks defined so far, by task name, newest last."""
+    """Templates of the tasks ``%%shimtask`` cells defined, by task name, newest last."""
 
     def __init__(self) -> None:
-        self.history: dict[str, list[TaskTemplate]] = {}
-        self.tasks: dict[str, Any] = {}
+        self._versions: dict[str, list[TaskTemplate]] = {}
+        self._tasks: dict[str, Any] = {}
 
     def record(self, task: Any, template: TaskTemplate) -> TaskTemplate | None:
         """Keep ``template``; return the version it replaces when the two differ."""
-        versions = self.history.setdefault(task.name, [])
-        self.tasks[task.name] = task
-        if versions and _same(versions[-1], template):
+        versions = self._versions.setdefault(task.name, [])
+        self._tasks[task.name] = task
+        if versions and same_template(versions[-1], template):
             return None
         previous = versions[-1] if versions else None
         versions.append(template)
         return previous
 
+    def task(self, name: str) -> Any | None:
+        """The task object last defined under task name ``name``."""
+        return self._tasks.get(name)
 
-def _same(a: TaskTemplate, b: TaskTemplate) -> bool:
-    return a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def defined(self) -> list[DefinedTask]:
+        """Every task defined so far, with its newest template, in the order first defined."""
+        return [DefinedTask(name, self._tasks[name], versions[-1]) for name, versions in self._versions.items()]
+
+    def latest(self, name: str) -> TaskTemplate | None:
+        versions = self._versions.get(name)
+        return versions[-1] if versions else None
+
+    def previous(self, template: TaskTemplate) -> TaskTemplate | None:
+        """The version a cell replaced, when ``template`` is the newest of its task."""
+        versions = self._versions.get(template.id.name, [])
+        if len(versions) < 2 or not same_template(versions[-1], template):
+            return None
+        return versions[-2]
 
 
-registry = Registry()
+def registry() -> Registry:
+    """This process's registry, held by its kernel-wide state."""
+    return state().part(Registry)
 
 
 def module_name_for(source: str, stem: str | None) -> str:
@@ -120,7 +141,7 @@ def collect_tasks(module: ModuleType) -> list[DefinedTask]:
         if variable.startswith("_") or not isinstance(value, PythonCustomizedContainerTask):
             continue
         template = serialize(value)
-        tasks.append(DefinedTask(variable, value, template, registry.record(value, template)))
+        tasks.append(DefinedTask(variable, value, template, registry().record(value, template)))
     return tasks
 
 

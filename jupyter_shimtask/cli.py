@@ -10,12 +10,19 @@ from typing import Any
 from .errors import ShimTaskError
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The command line, and each command's own parser."""
     parser = argparse.ArgumentParser(prog="shimtask", description="Inspect and run Flyte TaskTemplates.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the template's executor and print its outputs")
     run.add_argument("template", help="TaskTemplate file (.pb, .json or .yaml)")
+    run.add_argument(
+        "items",
+        nargs="*",
+        metavar="name=value",
+        help="inputs, each read by its declared type as pyflyte run reads options; they override --inputs",
+    )
     run.add_argument("--inputs", default="{}", help='inputs as a JSON object, e.g. \'{"name": "world"}\'')
     run.add_argument("--mode", choices=("process", "subprocess", "image"), default="subprocess")
     run.add_argument("--timeout", type=float)
@@ -38,11 +45,16 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="fidelity findings for the template")
     check.add_argument("template")
-    return parser
+    return parser, {"run": run, "size": size, "check": check}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser, commands = _parser()
+    if argv and argv[0] in commands:  # intermixed: inputs may come after options
+        args = commands[argv[0]].parse_intermixed_args(argv[1:], argparse.Namespace(command=argv[0]))
+    else:
+        args = parser.parse_args(argv)  # argparse's own help, or its message for a missing or unknown command
     try:
         return _COMMANDS[args.command](args)
     except ShimTaskError as error:
@@ -54,18 +66,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .literals import given_inputs, parse_inputs
     from .platform.secrets import secret_values
     from .running import run
+    from .targets import resolve_target
 
     try:
-        inputs = json.loads(args.inputs)
+        given = given_inputs(json.loads(args.inputs), "--inputs")
     except json.JSONDecodeError as exc:
         raise ShimTaskError(f"--inputs is not JSON: {exc}") from None
-    if not isinstance(inputs, dict):
-        raise ShimTaskError("--inputs must be a JSON object of name: value")
+    target = resolve_target(args.template)
     result = run(
-        args.template,
-        inputs,
+        target,
+        parse_inputs(target, args.items, given),
         mode=args.mode,
         timeout=args.timeout,
         keep=args.keep,

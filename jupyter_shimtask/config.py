@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from traitlets import Bool, Enum, Float, Int, Unicode, default
-from traitlets.config import Configurable
+from traitlets.config import SingletonConfigurable
 
 MIB = 1024 * 1024
 
 
-class ShimTask(Configurable):
-    """jupyter-shimtask settings."""
+class ShimTask(SingletonConfigurable):
+    """jupyter-shimtask settings; ``ShimTask.instance()`` (``settings()``) are the ones in force."""
 
     workspace = Unicode(help="Folder holding the modules written by %%shimtask cells and the runs' raw outputs.").tag(
         config=True
@@ -77,17 +78,23 @@ class ShimTask(Configurable):
         return Path(self.workspace).expanduser().resolve() / "outputs"
 
 
-_current: ShimTask | None = None
-
-
 def settings() -> ShimTask:
     """The settings in force: the IPython shell's once the extension is loaded, else process-wide."""
-    global _current
-    if _current is None:
-        _current = ShimTask()
-    return _current
+    return ShimTask.instance()
 
 
 def use(config: ShimTask) -> None:
-    global _current
-    _current = config
+    """Put ``config`` in force instead (tests and scripts: a workspace of their own)."""
+    ShimTask.clear_instance()
+    ShimTask._instance = config  # what SingletonConfigurable.instance() returns from now on
+
+
+def attach(shell: Any) -> ShimTask:
+    """Settings that read ``shell``'s config (``c.ShimTask.*``) and that ``%config ShimTask.*`` changes."""
+    config = settings()
+    if config.parent is not shell:  # a first load, or settings put in force by use(): the shell's config applies
+        ShimTask.clear_instance()
+        config = ShimTask.instance(parent=shell)
+    if config not in shell.configurables:
+        shell.configurables.append(config)
+    return config

@@ -123,12 +123,13 @@ def diff_previous(task_name: str) -> TemplateDiff:
     from .authoring import registry
     from .errors import ShimTaskError
 
-    versions = registry.history.get(task_name, [])
-    if not versions:
+    latest = registry().latest(task_name)
+    if latest is None:
         raise ShimTaskError(f"no %%shimtask cell defined a task named {task_name!r}; name two templates to compare")
-    if len(versions) < 2:
+    previous = registry().previous(latest)
+    if previous is None:
         raise ShimTaskError(f"{task_name!r} has no earlier version: re-run its cell after a change")
-    return since_previous(versions[-2], versions[-1])
+    return since_previous(previous, latest)
 
 
 def _compare(before: Any, after: Any, path: str, changes: list[Change]) -> None:

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from .errors import ShimTaskError
+from .literals import type_name
 
 DEFAULT_BASE_IMAGE = "shimtask-runtime"
 TASK_MODULE = "task"
@@ -218,7 +219,7 @@ def _sample_inputs(task: Any, given: dict[str, Any] | None) -> dict[str, Any]:
     sample = {**interface.default_inputs_as_kwargs, **given}
     missing = [name for name in interface.inputs if name not in sample]
     if missing:
-        wanted = ", ".join(f"{name} ({_type_name(interface.inputs[name])})" for name in missing)
+        wanted = ", ".join(f"{name} ({type_name(interface.inputs[name])})" for name in missing)
         raise ExportError(
             f"the exported test runs task {task.name!r}: give sample inputs for {wanted}, "
             f"e.g. %shimtask export {task.name} --to DIR {missing[0]}=..."
@@ -230,10 +231,6 @@ def _sample_inputs(task: Any, given: dict[str, Any] | None) -> dict[str, Any]:
                 "(str, int, float, bool, None, and lists, dicts, tuples of them)"
             )
     return sample
-
-
-def _type_name(kind: Any) -> str:
-    return kind.__name__ if isinstance(kind, type) else str(kind)
 
 
 def _expected_outputs(task: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:

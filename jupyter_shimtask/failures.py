@@ -2,7 +2,7 @@
 
 ``read_traceback`` takes the executor's own exception and frames out of an error document's
 message (flytekit's frames are folded away), ``kind_meaning`` says what the error's kind does on
-the platform, and ``failures`` keeps the last failures of this session (runs, cells, usage) for
+the platform, and ``failure_log()`` keeps the last failures of this session (runs, cells, usage) for
 ``%shimtask why``.
 """
 
@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from .state import state
 
 if TYPE_CHECKING:
     from .runners.base import RunError, RunResult
@@ -216,17 +218,25 @@ class FailureLog:
         return len(self._entries)
 
 
-failures = FailureLog()
+def failure_log() -> FailureLog:
+    """This session's failures, held by its kernel-wide state."""
+    return state().part(FailureLog)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "failures":  # ``failures``: the same log, for callers that read it as a name
+        return failure_log()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def recorded(run: Callable[..., RunResult]) -> Callable[..., RunResult]:
-    """Wrap ``run`` so that every failed result is kept in ``failures``."""
+    """Wrap ``run`` so that every failed result is kept in the failure log."""
 
     @functools.wraps(run)
     def wrapper(*args: Any, **kwargs: Any) -> RunResult:
         result = run(*args, **kwargs)
         if not result.ok:
-            failures.run(result)
+            failure_log().run(result)
         return result
 
     return wrapper

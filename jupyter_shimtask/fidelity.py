@@ -9,8 +9,8 @@ from .executor_source import executor_uses
 from .platform.findings import Finding, Severity, platform_findings
 from .template import (
     as_template,
-    default_serialization_settings,
-    executor_path,
+    custom_of,
+    executor_in_main,
     non_json_paths,
     serialize,
     size_report,
@@ -127,7 +127,7 @@ def check(task_or_template: Any, template: TaskTemplate | None = None) -> list[F
     findings: list[Finding] = []
     task = task_or_template if isinstance(task_or_template, Task) else None
     if task is not None:
-        custom = _custom(task)
+        custom = custom_of(task)
         bad = non_json_paths(custom) if isinstance(custom, dict) else []
         if bad:
             return [
@@ -145,8 +145,7 @@ def check(task_or_template: Any, template: TaskTemplate | None = None) -> list[F
 
         findings += custom_changes(custom, json_format.MessageToDict(template.custom))
 
-    executor = executor_path(template)
-    if executor and executor.startswith("__main__."):
+    if executor := executor_in_main(template):
         findings.append(
             Finding(
                 "executor-in-main",
@@ -178,13 +177,6 @@ def check(task_or_template: Any, template: TaskTemplate | None = None) -> list[F
             )
         )
     return findings
-
-
-def _custom(task: Any) -> Any:
-    try:
-        return task.get_custom(default_serialization_settings())
-    except Exception:
-        return None
 
 
 def _executor_returns_by_name(task: Any) -> bool:

@@ -57,7 +57,7 @@ def encode_inputs(
     if missing or unknown:
         parts = []
         if missing:
-            parts.append("missing " + ", ".join(f"{name} ({_type_name(types.get(name))})" for name in missing))
+            parts.append("missing " + ", ".join(f"{name} ({type_name(types.get(name))})" for name in missing))
         if unknown:
             parts.append("unknown " + ", ".join(unknown) + f" (inputs are: {', '.join(declared) or 'none'})")
         raise InputError("; ".join(parts))
@@ -78,7 +78,7 @@ def encode_inputs(
                 literal = to_literal(ctx, value, python_type, LiteralType.from_flyte_idl(variable.type))
             except Exception as exc:
                 raise InputError(
-                    f"input {name}: expected {_type_name(python_type)}, got {type(value).__name__} {_short(value)}",
+                    f"input {name}: expected {type_name(python_type)}, got {type(value).__name__} {_short(value)}",
                     detail=str(exc),
                 ) from exc
             literals[name] = literal.to_flyte_idl()
@@ -119,7 +119,8 @@ def _defaults(task: Any) -> dict[str, Any]:
     return {name: default for name, (_, default) in interface.inputs_with_defaults.items() if default is not None}
 
 
-def _type_name(python_type: Any) -> str:
+def type_name(python_type: Any) -> str:
+    """A type as a message names it: ``int``, ``list[int]``, ``?`` when unknown."""
     import typing
 
     if python_type is None:
@@ -137,12 +138,37 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_assignments(items: list[str], string_inputs: set[str] = frozenset()) -> dict[str, Any]:
-    """``["n=3", "name=world"]`` -> ``{"n": 3, "name": "world"}``; str-typed inputs keep their text."""
+def given_inputs(value: Any, source: str) -> dict[str, Any]:
+    """``value`` (what ``source`` gave: a Python expression, a JSON document) as a dict of inputs."""
+    if not isinstance(value, dict):
+        raise InputError(f"{source} gives a {type(value).__name__}; it must give a dict of name: value")
+    return dict(value)
+
+
+def parse_inputs(
+    target: Any, items: list[str], given: dict[str, Any] | None = None, *, as_literals: bool = False
+) -> dict[str, Any]:
+    """Inputs for ``target``: ``given`` (Python values), overridden by ``name=value`` items.
+
+    Items are read as ``pyflyte run`` reads its options: each value goes through flytekit's own
+    click type for the input's declared type (JSON for lists, dicts and dataclasses, paths for
+    files and directories, ISO dates, whole numbers for floats). Names the task does not declare
+    are kept as text, for ``encode_inputs`` to report. With ``as_literals`` (for code that writes
+    the inputs out, as export does) each value is a Python literal if it is one, else its text;
+    inputs declared ``str`` keep their text either way.
+    """
+    values = dict(given or {})
+    values.update(_literal_items(target, items) if as_literals else _typed_items(target, items))
+    return values
+
+
+def _literal_items(target: Any, items: list[str]) -> dict[str, Any]:
+    interface = getattr(target, "python_interface", None)
+    text_inputs = {name for name, kind in interface.inputs.items() if kind is str} if interface else set()
     values: dict[str, Any] = {}
     for name, text in _texts(items).items():
         value = parse_value(text)
-        values[name] = text if name in string_inputs and not isinstance(value, str) else value
+        values[name] = text if name in text_inputs and not isinstance(value, str) else value
     return values
 
 
@@ -151,11 +177,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def parse_inputs(target: Any, items: list[str]) -> dict[str, Any]:
-    """``name=value`` texts read as ``pyflyte run`` reads its options: each value goes through
-    flytekit's own click type for the input's declared type (JSON for lists, dicts and dataclasses,
-    paths for files and directories, ISO dates, whole numbers for floats). Names the task does
-    not declare are kept as text, for ``encode_inputs`` to report."""
+def _typed_items(target: Any, items: list[str]) -> dict[str, Any]:
     texts = _texts(items)
     if not texts:
         return {}
@@ -178,7 +200,7 @@ def parse_inputs(target: Any, items: list[str]) -> dict[str, Any]:
         except click.BadParameter as exc:
             reason = exc.format_message().strip().splitlines()[0]
             raise InputError(
-                f"input {name}: expected {_type_name(types[name])} ({converter.click_type.name}), "
+                f"input {name}: expected {type_name(types[name])} ({converter.click_type.name}), "
                 f"got {_short(text)}: {reason}",
                 detail=exc.format_message(),
             ) from None

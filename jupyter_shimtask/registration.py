@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import settings as current_settings
 from .errors import ShimTaskError, describe
-from .template import executor_path, serialize
+from .template import default_serialization_settings, executor_path, same_template, serialize
 
 if TYPE_CHECKING:
     from flyteidl.core.identifier_pb2 import Identifier
@@ -57,14 +57,8 @@ def serialization_settings(
     project: str | None = None, domain: str | None = None, version: str | None = None, image: str | None = None
 ) -> SerializationSettings:
     """The settings ``pyflyte package --image IMAGE`` serializes with (project, domain, version empty unless given)."""
-    from flytekit.configuration import SerializationSettings
-
-    return SerializationSettings(
-        image_config=_image_config(image),
-        project=project or None,
-        domain=domain or None,
-        version=version or None,
-        env={},  # a task's environment= is laid over this; None would fail ('NoneType' object is not a mapping)
+    return default_serialization_settings(
+        project=project or None, domain=domain or None, version=version or None, image_config=_image_config(image)
     )
 
 
@@ -175,13 +169,13 @@ def register(
             raise PlatformError(f"registering with Flyte admin at {endpoint} failed: {_details(exc)}") from None
         # flyteadmin answers INVALID_ARGUMENT when the version exists with a different structure
         stored = _stored_template(remote, template.id)
-        if stored is None or _same(stored, template):
+        if stored is None or same_template(stored, template):
             raise PlatformError(
                 f"Flyte admin at {endpoint} rejected task {task.name!r}: {_details(exc)}", detail=repr(exc)
             ) from None
     if stored is None:
         raise PlatformError(f"Flyte admin at {endpoint} accepted task {task.name!r} but does not return it")
-    if not _same(stored, template):
+    if not same_template(stored, template):
         differing = ", ".join(_differing_fields(stored, template)) or "bytes"
         raise PlatformError(
             f"task {task.name!r} version {version} already exists in {project}/{domain} with different content "
@@ -246,10 +240,6 @@ def _stored_template(remote: FlyteRemote, identifier: Identifier) -> TaskTemplat
     except FlyteEntityNotExistException:
         return None
     return task.closure.compiled_task.template
-
-
-def _same(a: TaskTemplate, b: TaskTemplate) -> bool:
-    return a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
 
 
 def _differing_fields(a: TaskTemplate, b: TaskTemplate) -> list[str]:

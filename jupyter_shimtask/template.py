@@ -15,20 +15,27 @@ from .errors import TemplateError, describe
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
-    from flytekit.configuration import SerializationSettings
+    from flytekit.configuration import ImageConfig, SerializationSettings
 
 TemplateLike = Union["TaskTemplate", str, Path, bytes, Any]
 RESOLVER_SEPARATOR = "--"
 
 
-def default_serialization_settings() -> SerializationSettings:
+def default_serialization_settings(
+    *,
+    project: str | None = "shimtask",
+    domain: str | None = "development",
+    version: str | None = "local",
+    image_config: ImageConfig | None = None,
+) -> SerializationSettings:
+    """The settings templates are serialized with here (``registration`` passes ``pyflyte package``'s)."""
     from flytekit.configuration import ImageConfig, SerializationSettings
 
     return SerializationSettings(
-        project="shimtask",
-        domain="development",
-        version="local",
-        image_config=ImageConfig.auto_default_image(),
+        project=project,
+        domain=domain,
+        version=version,
+        image_config=image_config or ImageConfig.auto_default_image(),
         env={},  # a task's environment= is laid over this; None would fail ('NoneType' object is not a mapping)
     )
 
@@ -46,7 +53,7 @@ def serialize(task: Any, settings: SerializationSettings | None = None) -> TaskT
         spec = get_serializable(OrderedDict(), settings, task)
         return spec.template.to_flyte_idl()
     except Exception as exc:
-        paths = non_json_paths(_custom_of(task, settings)) if isinstance(exc, (TypeError, ValueError)) else []
+        paths = non_json_paths(custom_of(task, settings)) if isinstance(exc, (TypeError, ValueError)) else []
         if paths:
             where = ", ".join(f"{path} ({kind})" for path, kind in paths[:5])
             raise TemplateError(
@@ -86,9 +93,10 @@ def _require_get_custom(task: Any) -> None:
         )
 
 
-def _custom_of(task: Any, settings: SerializationSettings) -> Any:
+def custom_of(task: Any, settings: SerializationSettings | None = None) -> Any:
+    """What ``task.get_custom`` returns, or None when it raises (serialize reports that)."""
     try:
-        return task.get_custom(settings)
+        return task.get_custom(settings or default_serialization_settings())
     except Exception:
         return None
 
@@ -212,6 +220,17 @@ def executor_path(template: TaskTemplate) -> str | None:
         return None
     loader_args = args[args.index(RESOLVER_SEPARATOR) + 1 :]
     return loader_args[-1] if len(loader_args) >= 2 else None
+
+
+def executor_in_main(template: TaskTemplate) -> str | None:
+    """The executor path, when it names a class in ``__main__``: no container can import that."""
+    executor = executor_path(template)
+    return executor if executor and executor.startswith("__main__.") else None
+
+
+def same_template(a: TaskTemplate, b: TaskTemplate) -> bool:
+    """Whether two templates serialize to the same bytes (map order aside)."""
+    return a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
 
 
 Status = Literal["ok", "warn", "over"]

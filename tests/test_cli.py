@@ -67,3 +67,21 @@ def test_failed_run_text_leads_with_the_cause(template_files, tmp_path) -> None:
     lines = failed.stdout.splitlines()
     assert lines[0].startswith("raising [subprocess] FAILED") and lines[1] == "  SYSTEM: ValueError: cannot greet 'cli'"
     assert "<" not in failed.stdout  # plain text for terminals: no markup
+
+
+def test_inputs_as_name_value_pairs_override_the_json(template_files, capsys) -> None:
+    from jupyter_shimtask.cli import main
+
+    greet = str(template_files["greet"])
+    assert main(["run", greet, "--mode", "process", "name=123", "--json"]) == 0  # read as its declared str
+    assert json.loads(capsys.readouterr().out)["outputs"] == {"greeting": "Hello, 123!"}
+    assert main(["run", greet, "--inputs", '{"name": "a"}', "name=b", "--mode", "process", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"] == {"greeting": "Hello, b!"}
+
+
+def test_a_name_that_is_no_template_is_one_line(capsys) -> None:
+    from jupyter_shimtask.cli import main
+
+    assert main(["run", "nothing_here"]) == 2
+    error = capsys.readouterr().err.strip()  # the tasks defined: those of the tests run before in this process
+    assert error.startswith("shimtask: no task or template named 'nothing_here' (tasks defined: ") and "\n" not in error

@@ -218,3 +218,55 @@ def test_usage_line_names_the_magic() -> None:
 
     doc = ShimTaskMagics.shimtask_line.__doc__
     assert "%shimtask [" in doc and "shimtask_line" not in doc
+
+
+def test_help_of_one_command_shows_only_its_arguments(shell, capsys) -> None:
+    shell.run_line_magic("shimtask", "help run")
+    run_help = capsys.readouterr().out
+    assert "%shimtask run" in run_help and "--mode" in run_help and "--secret" in run_help
+    assert not {"--tag", "--save", "--package-name", "--config"} & set(run_help.split())
+    shell.run_line_magic("shimtask", "build -h")
+    build_help = capsys.readouterr().out
+    assert "--tag" in build_help and "--secret" not in build_help and "--mode" not in build_help
+
+
+def test_question_mark_after_a_command_shows_its_help(shell, capsys) -> None:
+    shell.run_cell("%shimtask template?")
+    out = capsys.readouterr().out
+    assert "%shimtask template" in out and "--save" in out and "--mode" not in out
+
+
+def test_help_without_a_command_lists_them_all(shell, capsys) -> None:
+    from jupyter_shimtask.magics import COMMANDS
+
+    shell.run_line_magic("shimtask", "help")
+    out = capsys.readouterr().out
+    assert all(command in out for command in COMMANDS) and "--secret" not in out
+    with pytest.raises(UsageError, match="invalid choice"):
+        shell.run_line_magic("shimtask", "help explode")
+
+
+@pytest.mark.filterwarnings("ignore:`Completer.complete`:PendingDeprecationWarning")
+def test_completion_offers_the_commands_own_options(shell) -> None:
+    from jupyter_shimtask.magics import COMMANDS
+
+    def completions(line: str) -> list[str]:
+        return shell.Completer.complete(line_buffer=line, cursor_pos=len(line))[1]
+
+    build = completions("%shimtask build greet --")
+    assert {"--tag", "--engine", "--image"} <= set(build) and "--secret" not in build
+    run = completions("%shimtask run greet --")
+    assert {"--secret", "--no-retries", "--inputs-from"} <= set(run) and "--tag" not in run
+    assert set(completions("%shimtask help ")) == set(COMMANDS)
+
+
+def test_options_of_another_command_are_refused(shell) -> None:
+    define(shell)
+    with pytest.raises(UsageError, match="unrecognized arguments: --tag"):
+        shell.run_line_magic("shimtask", "run greet --tag x name=y")
+
+
+def test_question_mark_after_the_magic_lists_the_commands(shell, capsys) -> None:
+    shell.run_cell("%shimtask?")
+    out = capsys.readouterr().out
+    assert "%shimtask run [-h] [--mode" in out and "%shimtask build [-h] [--tag" in out and "help run" in out

@@ -385,9 +385,6 @@ def _count(entry: Any, kind: Kind) -> int:
 
 def previous_version(template: TaskTemplate) -> TaskTemplate | None:
     """The version a ``%%shimtask`` cell replaced, when ``template`` is the newest of its task."""
-    from ..authoring import _same, registry
+    from ..authoring import registry
 
-    versions = registry.history.get(template.id.name, [])
-    if len(versions) < 2 or not _same(versions[-1], template):
-        return None
-    return versions[-2]
+    return registry().previous(template)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..config import settings
 from ..errors import ShimTaskError, TemplateError, describe
 from ..literals import decode_outputs, encode_inputs
-from ..template import as_template, executor_path, serialize
+from ..template import as_template, executor_in_main, executor_path, serialize
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
@@ -193,7 +193,7 @@ def prepare(task_or_template: Any, inputs: dict[str, Any] | None, runs_dir: Path
             f"template {template.id.name!r} does not name an executor in its container args "
             "(expected '... --resolver R -- {{.taskTemplatePath}} module.Executor')"
         )
-    if executor.startswith("__main__."):
+    if executor_in_main(template):
         raise ShimTaskError(
             f"executor {executor} lives in __main__, which the container cannot import; "
             "define it in a %%shimtask cell or a .py module"

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import settings
 from ..errors import ShimTaskError
+from ..state import state
 from .proc import run_process_group
 
 ENGINES = ("docker", "podman")
@@ -82,7 +83,6 @@ class ImageFacts:
         return notes
 
 
-_facts: dict[tuple[str, ...], ImageFacts] = {}
 _swept: set[tuple[str, str]] = set()
 
 
@@ -157,8 +157,8 @@ class Engine:
     def preflight(self, image: str, program: str = "pyflyte-execute") -> ImageFacts:
         """Check that ``image`` is present and can run ``program``; cached per image and endpoint."""
         key = (self.binary, self.endpoint, image, program)
-        if key in _facts:
-            return _facts[key]
+        if key in state().image_facts:
+            return state().image_facts[key]
         config = (
             '{"env": {{json .Config.Env}}, "entrypoint": {{json .Config.Entrypoint}}, '
             '"labels": {{json .Config.Labels}}}'
@@ -182,7 +182,7 @@ class Engine:
                 f"image {image} has no {program} on its PATH: install flytekit in it "
                 f"(`pip install flytekit=={flytekit.__version__}`) or use jupyter-shimtask's Dockerfile"
             )
-        _facts[key] = facts
+        state().image_facts[key] = facts
         return facts
 
     def _probe(self, image: str, env: dict[str, str], program: str, entrypoint: tuple[str, ...]) -> ImageFacts:
@@ -210,8 +210,9 @@ class Engine:
         )
 
     def forget(self, image: str) -> None:
-        for key in [key for key in _facts if key[:3] == (self.binary, self.endpoint, image)]:
-            del _facts[key]
+        facts = state().image_facts
+        for key in [key for key in facts if key[:3] == (self.binary, self.endpoint, image)]:
+            del facts[key]
 
     @staticmethod
     def labels() -> list[str]:

@@ -15,8 +15,6 @@ seconds without runs, and is removed at exit or when it crashes or hangs.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
 import sys
 import tempfile
@@ -30,18 +28,16 @@ from pathlib import Path
 from ..config import settings
 from ..errors import ShimTaskError
 from ..platform.resources import limits, quantity
+from ..state import state
 from ..worker.shimtask_output_probe import ENV_VAR as PROBE_VARIABLE
 from .base import WORKER_DIR, LogSink, Prepared, RunError, RunResult, finishing, import_roots, substitute
 from .engines import Engine, EngineError, ImageFacts, find_engine, installed
 from .proc import ctrl_c_interrupts, exit_failure, read_log, run_process_group
 from .subprocess import cold_only, startup_difference
-from .warm import Worker, WorkerFailure, pool, run_warm, worker_code
+from .warm import Worker, WorkerFailure, run_warm, warm_pool, worker_code
 
 WORKER_MOUNT = "/opt/jupyter-shimtask/worker"
 Mounts = dict[str, tuple[str, str]]  # in-container path -> (host path, "ro" or "rw")
-_warm_folders: dict[str, Path] = {}
-_warm_roots: dict[tuple, list[Path]] = {}  # the read-only folders each warm container mounts
-_failed_starts: dict[tuple, str] = {}
 _mount_lock = threading.Lock()  # runs on several threads (workflow nodes) share a warm container per image
 _shared_roots: set[Path] = set()
 
@@ -150,18 +146,19 @@ def _run_warm(run: ContainerRun) -> tuple[str, RunError | None]:
     runs = warm_folder()
     key = ("image", engine.binary, engine.endpoint, facts.image, str(runs), str(settings().workspace))
     wanted = [*read_only, *sorted(_shared_roots)] if read_only else read_only
+    kernel = state()
     with _mount_lock:
-        mounted = _warm_roots.get(key, [])
+        mounted = kernel.warm_roots.get(key, [])
         if not set(wanted) <= set(mounted):  # mounts are fixed at start: a container that mounts them all replaces it
-            pool.discard(key)
-            mounted = _warm_roots[key] = list(dict.fromkeys([*mounted, *wanted]))
-    if key in _failed_starts:
-        raise WorkerFailure(_failed_starts[key])
+            warm_pool().discard(key)
+            mounted = kernel.warm_roots[key] = list(dict.fromkeys([*mounted, *wanted]))
+    if key in kernel.failed_starts:
+        raise WorkerFailure(kernel.failed_starts[key])
     make_worker = container_worker(engine, facts, runs, mounted)
     try:
         status, failure = run_warm(key, make_worker, request, timeout=run.timeout, on_log=run.on_log)
     except WorkerFailure as error:
-        _failed_starts[key] = str(error)  # later runs go cold at once instead of paying for another failed start
+        kernel.failed_starts[key] = str(error)  # later runs go cold at once instead of paying for another failed start
         raise
     logs = read_log(log)
     if failure is None and status:
@@ -188,18 +185,11 @@ def warm_refusal(prepared: Prepared, facts: ImageFacts, command: list[str]) -> s
 def warm_folder() -> Path:
     """This process's folder for image runs and worker sockets, mounted into its warm containers."""
     parent = tempfile.gettempdir()
-    folder = _warm_folders.get(parent)
+    folders = state().warm_folders
+    folder = folders.get(parent)
     if folder is None or not folder.is_dir():
-        folder = _warm_folders[parent] = Path(tempfile.mkdtemp(prefix=f"shimtask-warm-{os.getpid()}-"))
+        folder = folders[parent] = Path(tempfile.mkdtemp(prefix=f"shimtask-warm-{os.getpid()}-"))
     return folder
-
-
-@atexit.register
-def _remove_warm_folders() -> None:
-    pool.stop_all()  # the containers first: they use the folders
-    for folder in _warm_folders.values():
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # kept run folders stay, with the folder
 
 
 def container_worker(engine: Engine, facts: ImageFacts, runs: Path, read_only: list[Path]) -> Callable[[], Worker]:

@@ -9,7 +9,6 @@ when the runs under way on it have ended.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
@@ -21,7 +20,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ..state import state
 from .base import WORKER_DIR, LogSink, RunError, stoppable
 from .proc import LogFollower, ctrl_c_interrupts, end_process, kill_group
 
@@ -191,7 +192,6 @@ class Pool:
     def __init__(self) -> None:
         self.workers: dict[tuple, Worker] = {}
         self.lock = threading.Lock()  # simultaneous first runs start one worker, not one each
-        atexit.register(self.stop_all)
 
     def get(self, key: tuple, make_worker: Callable[[], Worker]) -> Worker:
         with self.lock:
@@ -223,7 +223,15 @@ class Pool:
             worker.stop()
 
 
-pool = Pool()
+def warm_pool() -> Pool:
+    """This process's warm pool, held by its kernel-wide state (which stops it at exit)."""
+    return state().part(Pool, stop=Pool.stop_all)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "pool":  # ``warm.pool``: the same pool, for callers that read it as a name
+        return warm_pool()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def worker_code(worker_dir: str) -> str:
@@ -253,11 +261,11 @@ def run_warm(
     Raises WorkerFailure when a worker cannot be started at all.
     """
     for attempt in range(2):
-        worker = pool.get(key, make_worker)
+        worker = warm_pool().get(key, make_worker)
         try:
             return worker.run(request, timeout=timeout, on_log=on_log)
         except WorkerFailure as failure:
-            pool.discard(key, worker)
+            warm_pool().discard(key, worker)
             if attempt:
                 return None, RunError("SYSTEM", "WorkerFailed", str(failure))
     raise AssertionError("unreachable")
