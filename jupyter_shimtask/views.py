@@ -9,12 +9,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .diagnosis import cause_of, kind_meaning, read_traceback
 from .template import size_report
 
 if TYPE_CHECKING:
     from .authoring import DefinedTask
+    from .diagnosis import ExecutorTraceback
     from .diffing import TemplateDiff
-    from .failures import ExecutorTraceback, Failure
+    from .failures import Failure
     from .runners.base import RunResult
 
 COLUMNS = ("variable", "task", "type", "executor", "image", "bytes")
@@ -104,7 +106,6 @@ def attempt_text(result: RunResult) -> str:
 
 
 def _executor_traceback(result: RunResult) -> ExecutorTraceback | None:
-    from .failures import read_traceback
 
     error = result.error
     return read_traceback(error.detail) if error is not None and error.detail else None
@@ -112,7 +113,6 @@ def _executor_traceback(result: RunResult) -> ExecutorTraceback | None:
 
 def failure_text(result: RunResult, fold: bool = True) -> str:
     """The plain form of a failed run: verdict, cause, what the kind means, the executor's frames."""
-    from .failures import kind_meaning
 
     error = result.error
     head = f"{result.task_name or 'task'} [{result.mode}] FAILED in {result.seconds:.2f}s ({attempt_text(result)})"
@@ -183,7 +183,6 @@ def _verdict_html(result: RunResult) -> str:
 
 
 def _failure_body_html(result: RunResult, detail_open: bool) -> str:
-    from .failures import cause_of, kind_meaning
 
     error = result.error
     if error is None:
