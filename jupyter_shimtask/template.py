@@ -213,13 +213,16 @@ def save_template(template: TaskTemplate, path: str | Path) -> Path:
     return path
 
 
+def loader_args(template: TaskTemplate) -> list[str] | None:
+    """The container args after ``--``: what the resolver loads the task from (None without a ``--``)."""
+    args = list(template.container.args)
+    return args[args.index(RESOLVER_SEPARATOR) + 1 :] if RESOLVER_SEPARATOR in args else None
+
+
 def executor_path(template: TaskTemplate) -> str | None:
     """The ``module.Class`` the template's container args name as its executor, if any."""
-    args = list(template.container.args)
-    if RESOLVER_SEPARATOR not in args:
-        return None
-    loader_args = args[args.index(RESOLVER_SEPARATOR) + 1 :]
-    return loader_args[-1] if len(loader_args) >= 2 else None
+    loader = loader_args(template)
+    return loader[-1] if loader and len(loader) >= 2 else None
 
 
 def executor_in_main(template: TaskTemplate) -> str | None:

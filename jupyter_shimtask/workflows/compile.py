@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ShimTaskError
-from ..template import RESOLVER_SEPARATOR, default_serialization_settings, executor_path
+from ..template import default_serialization_settings, executor_path, loader_args
 
 if TYPE_CHECKING:
     from flyteidl.core.literals_pb2 import Literal
@@ -121,10 +121,10 @@ def compile_workflow(entity: Any) -> CompiledWorkflow:
 
 def import_path(template: TaskTemplate) -> str | None:
     """``module.name`` the task's container imports: a shim task's executor, a function task's task."""
-    args = list(template.container.args)
-    if RESOLVER_SEPARATOR not in args:
+    loader = loader_args(template)
+    if loader is None:
         return None
-    loader = args[args.index(RESOLVER_SEPARATOR) + 1 :]
+    args = list(template.container.args)
     if "--resolver" in args and args[args.index("--resolver") + 1] == FUNCTION_RESOLVER:
         named = dict(zip(loader[::2], loader[1::2], strict=False))
         if "task-module" in named and "task-name" in named:
