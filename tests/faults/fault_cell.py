@@ -78,6 +78,17 @@ CELL = textwrap.dedent(
             return str(subprocess.Popen(["sleep", inputs["text"]], start_new_session=True).pid)
 
 
+    class SiblingsExecutor(ShimTaskExecutor):
+        \"\"\"The run folders beside this run's own, after waiting ``text`` seconds for another run to start.\"\"\"
+
+        def execute_from_model(self, tt, **inputs):
+            time.sleep(float(inputs["text"]))
+            here = os.path.dirname(os.environ["SHIMTASK_PROBE"])
+            parent = os.path.dirname(here)
+            seen = sorted(name for name in os.listdir(parent) if os.path.join(parent, name) != here)
+            return " ".join([os.path.basename(here), *seen])
+
+
     class DictExecutor(ShimTaskExecutor):
         def execute_from_model(self, tt, **inputs):
             return {"low": 1, "high": 2}
@@ -102,6 +113,7 @@ CELL = textwrap.dedent(
     sleeping = FaultTask("fault_sleep", SleepExecutor, **one)
     crash = FaultTask("fault_crash", CrashExecutor, **one)
     daemon = FaultTask("fault_daemon", DaemonExecutor, **one)
+    siblings = FaultTask("fault_siblings", SiblingsExecutor, **one)
     as_dict = FaultTask("fault_dict", DictExecutor, **two)
     short = FaultTask("fault_short", ShortExecutor, **two)
     positional = FaultTask("fault_tuple", TupleExecutor, **two)

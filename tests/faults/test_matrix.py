@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from jupyter_shimtask.config import ShimTask, use
 from jupyter_shimtask.engines import Engine
 from jupyter_shimtask.errors import ShimTaskError, TemplateError
 from jupyter_shimtask.runners import RunResult, warm
+from jupyter_shimtask.runners.image import warm_folder
 
 MODES = (
     "process",
@@ -272,3 +274,28 @@ def test_background_processes_end_with_their_run(mode: str, cell: ModuleType) ->
     while processes_mentioning(f"sleep {marker}"):  # seen from the host, whatever the container's namespace
         assert time.monotonic() < deadline, f"the run's background process outlived it in {mode}"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("mode", [mode for mode in MODES if mode.startswith("image")])
+def test_runs_at_the_same_time_cannot_see_each_others_folders(mode: str, cell: ModuleType) -> None:
+    """Two runs going on at once each see only their own run folder, as two cold containers do; and no
+    run's folder is left for a later run to read."""
+    chosen = options(mode)
+    assert run(cell.greet, {"text": "first"}, **chosen).ok  # the first warm container is up
+    results: list[RunResult] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(run(cell.siblings, {"text": "3"}, **chosen))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert len(results) == 2 and all(result.ok for result in results), results
+    (own_a, *seen_a), (own_b, *seen_b) = (result.outputs["out"].split() for result in results)
+    assert own_a != own_b
+    assert own_b not in seen_a and own_a not in seen_b, results
+    assert not [name for name in seen_a + seen_b if name.startswith("shimtask-run-")], results
+    later = run(cell.siblings, {"text": "0"}, **chosen)
+    assert later.ok and not [name for name in later.outputs["out"].split()[1:] if name.startswith("shimtask-run-")]
+    if chosen["warm"]:
+        assert not list(warm_folder().glob("shimtask-run-*")), "a warm run left its folder behind"
