@@ -83,6 +83,7 @@ def child(request: dict, base_path: list[str], base_env: dict[str, str]) -> None
         if probe:
             import shimtask_probe
 
+            shimtask_probe.watch_memory_from_environment()
             shimtask_probe.patch(probe)
         from flytekit.bin.entrypoint import execute_task_cmd
 

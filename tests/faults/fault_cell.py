@@ -57,6 +57,18 @@ CELL = textwrap.dedent(
             return str(len(block))
 
 
+    class GrowExecutor(ShimTaskExecutor):
+        \"\"\"8 MiB more every 50 ms up to ``text`` MiB, held until 60 s have passed.\"\"\"
+
+        def execute_from_model(self, tt, **inputs):
+            blocks, end = [], time.monotonic() + 60
+            while time.monotonic() < end:
+                if len(blocks) * 8 < int(inputs["text"]):
+                    blocks.append(b"x" * (8 << 20))
+                time.sleep(0.05)
+            return str(len(blocks))
+
+
     class RaiseExecutor(ShimTaskExecutor):
         def execute_from_model(self, tt, **inputs):
             raise ValueError("fault: the executor raised")
@@ -109,6 +121,7 @@ CELL = textwrap.dedent(
     greet = FaultTask("fault_greet", GreetExecutor, **one)
     probe = FaultTask("fault_probe", ProbeExecutor, **one)
     hog = FaultTask("fault_hog", HogExecutor, **one)
+    grow = FaultTask("fault_grow", GrowExecutor, **one)
     raising = FaultTask("fault_raise", RaiseExecutor, **one)
     sleeping = FaultTask("fault_sleep", SleepExecutor, **one)
     crash = FaultTask("fault_crash", CrashExecutor, **one)

@@ -299,3 +299,15 @@ def test_runs_at_the_same_time_cannot_see_each_others_folders(mode: str, cell: M
     assert later.ok and not [name for name in later.outputs["out"].split()[1:] if name.startswith("shimtask-run-")]
     if chosen["warm"]:
         assert not list(warm_folder().glob("shimtask-run-*")), "a warm run left its folder behind"
+
+
+@pytest.mark.parametrize("mode", ["subprocess-cold", "subprocess-warm"])
+def test_a_memory_limit_stops_a_subprocess_run_while_it_goes_on(mode: str, cell: ModuleType) -> None:
+    """As a pod's memory cgroup would: killed soon after it passes the limit, not when it ends 60 s later."""
+    template = template_for(Fault("grow", "grow", memory="100Mi"), cell)
+    started = time.perf_counter()
+    result = run(template, {"text": "400"}, **options(mode))
+    seconds = time.perf_counter() - started
+    assert not result.ok and result.error.code == "OOMKilled", result
+    assert "100Mi" in result.error.message and "was killed" in result.error.message, result
+    assert seconds < 20, f"stopped after {seconds:.1f}s"
