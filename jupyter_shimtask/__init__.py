@@ -50,9 +50,11 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from .engines import sweep_orphans_in_background
     from .magics import register
 
     register(ipython)
+    sweep_orphans_in_background()  # containers of kernels that were killed (they could not remove their own)
 
 
 __all__ = [

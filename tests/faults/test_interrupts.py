@@ -195,3 +195,48 @@ def test_warm_workers_leave_no_temporary_folders(private_tmp: Path) -> None:
     assert run(sample_tasks.greet, {"name": "tmp"}, mode="subprocess", warm=True).ok
     warm.pool.stop_all()
     assert list(private_tmp.iterdir()) == []
+
+
+LOAD_AND_SWEEP = textwrap.dedent(
+    """
+    import sys, threading, time
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    started = time.perf_counter()
+    shell.run_line_magic("load_ext", "jupyter_shimtask")
+    loaded = time.perf_counter() - started
+    for thread in threading.enumerate():
+        if thread.name == "shimtask-orphan-sweep":
+            thread.join(120)
+    print(f"{loaded:.3f}", "flytekit" in sys.modules)
+    """
+)
+
+
+def test_loading_the_extension_removes_orphaned_containers(tmp_path: Path) -> None:
+    """A container whose owner is gone goes when the next kernel loads the extension, before any image run."""
+    from jupyter_shimtask.engines import HOST, LABEL
+
+    engine = ready_engine("docker")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    name = f"shimtask-orphan-{os.getpid()}-{tmp_path.name[-8:]}"
+    labels = ["--label", f"{LABEL}=1", "--label", f"{LABEL}.pid={gone.pid}", "--label", f"{LABEL}.host={HOST}"]
+    image = os.environ.get("SHIMTASK_TEST_IMAGE", "shimtask-runtime:test")
+    assert engine.call("create", "--name", name, *labels, "--pull", "never", image, "true").returncode == 0
+    try:
+        done = subprocess.run([sys.executable, "-c", LOAD_AND_SWEEP], capture_output=True, text=True, timeout=180)
+        loaded, flytekit = done.stdout.split()
+        assert flytekit == "False" and float(loaded) < 5, done.stdout
+        assert "Traceback" not in done.stderr, done.stderr
+        assert engine.call("container", "inspect", name).returncode != 0, f"{name} was not removed"
+    finally:
+        engine.remove_container(name)
+
+
+def test_loading_the_extension_without_an_engine() -> None:
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no docker, no podman
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_SWEEP], capture_output=True, text=True, timeout=120, env=env, check=True
+    )
+    assert done.stdout.split()[1] == "False" and "Traceback" not in done.stderr and "Exception" not in done.stderr
