@@ -85,6 +85,19 @@ class ImageFacts:
 
 _facts: dict[tuple[str, ...], ImageFacts] = {}
 _swept: set[tuple[str, str]] = set()
+_start_seconds: dict[str, tuple[float, str]] = {}  # image -> (seconds, how they were measured)
+
+
+def note_start(image: str, seconds: float, how: str, *, lower_bound: bool = False) -> None:
+    """Record how long ``image`` took to start (``how`` says what was timed); a lower bound never replaces a full
+    measurement."""
+    if not (lower_bound and image in _start_seconds):
+        _start_seconds[image] = (seconds, how)
+
+
+def measured_start(image: str) -> tuple[float, str] | None:
+    """Seconds ``image`` took to start in this process, and what was timed; None before any image run."""
+    return _start_seconds.get(image)
 
 
 def _host() -> str:
@@ -190,12 +203,15 @@ class Engine:
         programs = list(dict.fromkeys([program, "pyflyte-execute"]))
         tried = []
         for python in ("python3", "python"):
+            begun = time.perf_counter()
             answer = self.call(
                 "run", "--rm", *self.labels(), "--pull", "never", "--network", "none",
                 "--entrypoint", python, image, "-c", PROBE_CODE, *programs,
                 timeout=120,
             )  # fmt: skip
             if answer.returncode == 0:
+                how = f"a {self.name} container took to run Python and exit"
+                note_start(image, time.perf_counter() - begun, how, lower_bound=True)
                 found = json.loads(answer.stdout.strip().splitlines()[-1])
                 interpreter = tuple(found["interpreter"] or [python])
                 return ImageFacts(

@@ -96,7 +96,7 @@ def patch(record_path):
     original = ExecutableTemplateShimTask.execute
 
     def execute(self, **kwargs):
-        record = {}
+        record = {"started_at": time.time()}  # how long the run took to reach the executor
         try:
             result = original(self, **kwargs)
             order = list(self.task_template.interface.outputs.keys())

@@ -33,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..config import settings
-from ..engines import Engine, EngineError, ImageFacts, find_engine, installed
+from ..engines import Engine, EngineError, ImageFacts, find_engine, installed, note_start
 from ..errors import ShimTaskError, TemplateError
 from .base import PROBE_DIR, LogSink, Prepared, RunError, RunResult, exit_reason, finish, import_roots, substitute
 from .subprocess import cold_only, ctrl_c_interrupts, run_process_group, startup_difference
@@ -115,6 +115,7 @@ def _run_cold(
 ) -> tuple[str, RunError | None]:
     """A container of the run's own: created, started attached, inspected if it failed, removed."""
     container = f"shimtask-{uuid.uuid4().hex[:12]}"
+    begun = time.time()
     try:
         created = engine.call(*create_args(prepared, engine, facts.image, facts, container, command))
         if created.returncode:
@@ -135,9 +136,21 @@ def _run_cold(
             if not code:  # the engine could not start the command at all (Podman then keeps exit code 0)
                 code = 127 if "not found" in logs else status
             failure = exit_failure(prepared, code, out_of_memory, command[0], logs)
+        note_start_time(prepared, engine, facts.image, begun)
         return logs, failure
     finally:
         engine.remove_container(container)
+
+
+def note_start_time(prepared: Prepared, engine: Engine, image: str, begun: float) -> None:
+    """How long a cold container of ``image`` took from its creation to calling the executor (``check`` compares
+    the task's timeout with it)."""
+    import json
+
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        started_at = json.loads(prepared.folder.probe.read_text())["started_at"]
+        how = f"a cold {engine.name} container took from its creation to calling the executor"
+        note_start(image, started_at - begun, how)
 
 
 def _run_warm(

@@ -24,7 +24,7 @@ from engine_fixtures import _ready, ready_engine
 from fault_cell import CELL
 from support import processes_mentioning
 
-from jupyter_shimtask import run, serialize
+from jupyter_shimtask import check, run, serialize
 from jupyter_shimtask.authoring import build_module
 from jupyter_shimtask.config import ShimTask, use
 from jupyter_shimtask.engines import Engine
@@ -311,3 +311,14 @@ def test_a_memory_limit_stops_a_subprocess_run_while_it_goes_on(mode: str, cell:
     assert not result.ok and result.error.code == "OOMKilled", result
     assert "100Mi" in result.error.message and "was killed" in result.error.message, result
     assert seconds < 20, f"stopped after {seconds:.1f}s"
+
+
+@pytest.mark.parametrize("mode", ["image-cold-docker", "image-warm-podman"])
+def test_check_finds_a_timeout_shorter_than_the_images_start(mode: str, cell: ModuleType) -> None:
+    template = template_for(Fault("greets", "greet"), cell)
+    assert run(template, {"text": "start"}, **options(mode)).ok  # measures the image's start
+    template.metadata.timeout.FromMilliseconds(100)
+    (finding,) = [finding for finding in check(template) if finding.code == "timeout-below-start"]
+    assert "timeout=0.1s" in finding.message and "shimtask-runtime" in finding.message, finding
+    template.metadata.timeout.FromSeconds(3600)
+    assert "timeout-below-start" not in [finding.code for finding in check(template)]
