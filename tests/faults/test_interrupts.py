@@ -157,7 +157,7 @@ def running_containers(engine, owner: int) -> list[str]:
     listed = engine.call(
         "ps", "--filter", f"label=jupyter-shimtask.pid={owner}", "--filter", "status=running", "--format", "{{.Names}}"
     )
-    return listed.stdout.split()
+    return [name for name in listed.stdout.split() if name.startswith("shimtask-")]  # the run's, not preflight's
 
 
 @pytest.mark.parametrize("mode", ["subprocess", "docker", "podman"])
