@@ -242,10 +242,7 @@ class Pool:
                 if worker is None and len(workers) < max(1, settings().parallelism):
                     worker = make_worker()
                     worker.start()
-                    if key in self.workers:
-                        self.extras.setdefault(key, []).append(worker)
-                    else:
-                        self.workers[key] = worker
+                    self._keep(key, [*workers, worker])
                 if worker is not None:
                     self.busy.add(id(worker))
                     return worker
@@ -253,16 +250,24 @@ class Pool:
 
     def _alive(self, key: tuple) -> list[Worker]:
         """``key``'s workers after retiring the dead ones (an extra takes a dead first worker's place)."""
-        workers = [worker for worker in [self.workers.get(key), *self.extras.pop(key, [])] if worker is not None]
+        workers = self._of(key)
         for worker in [worker for worker in workers if not worker.alive() and id(worker) not in self.busy]:
             workers.remove(worker)
             worker.retire()
+        self._keep(key, workers)
+        return workers
+
+    def _of(self, key: tuple) -> list[Worker]:
+        return [worker for worker in [self.workers.get(key), *self.extras.get(key, [])] if worker is not None]
+
+    def _keep(self, key: tuple, workers: list[Worker]) -> None:
+        """``workers`` become ``key``'s: the first in ``workers``, the rest in ``extras``."""
         self.workers.pop(key, None)
+        self.extras.pop(key, None)
         if workers:
             self.workers[key] = workers[0]
         if workers[1:]:
             self.extras[key] = workers[1:]
-        return workers
 
     def release(self, worker: Worker) -> None:
         """The run on ``worker`` has ended: another may take it."""
@@ -273,21 +278,14 @@ class Pool:
     def discard(self, key: tuple, worker: Worker | None = None) -> None:
         """Take ``key``'s workers (only ``worker``, when given) out of the pool and retire them."""
         with self.lock:
-            found = [found for found in [self.workers.get(key), *self.extras.get(key, [])] if found is not None]
-            gone = [found for found in found if worker is None or found is worker]
-            kept = [found for found in found if found not in gone]
-            self.workers.pop(key, None)
-            self.extras.pop(key, None)
-            if kept:
-                self.workers[key] = kept[0]
-            if kept[1:]:
-                self.extras[key] = kept[1:]
-        for found in gone or ([worker] if worker is not None else []):
+            pooled = self._of(key)
+            self._keep(key, [found for found in pooled if worker is not None and found is not worker])
+        for found in [worker] if worker is not None else pooled:
             found.retire()
 
     def stop_all(self) -> None:
         with self.lock:
-            workers = [*self.workers.values(), *(worker for extra in self.extras.values() for worker in extra)]
+            workers = [worker for key in list(self.workers) for worker in self._of(key)]
             self.workers, self.extras = {}, {}
         for worker in workers:
             worker.stop()
