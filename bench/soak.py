@@ -168,7 +168,7 @@ class Soak:
         if fault == "ctrl-c":
             timer = threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT))
         elif fault == "kill-worker":
-            timer = threading.Timer(2.0, self._kill_worker, args=(warm,))
+            timer = threading.Timer(2.0, self._kill_worker, args=(warm, chosen["mode"]))
         if timer:
             timer.start()
         try:
@@ -189,15 +189,23 @@ class Soak:
         if not expected(result):
             self.wrong.append(f"run {index}: {mode} {fault}: {result}")
 
-    def _kill_worker(self, warm) -> None:
-        """A killed warm worker process, or for image mode its container (killed through the engine)."""
-        for key, worker in list(warm.pool.workers.items()):
-            if key[0] == "image":
-                engine = next(engine for engine in self.engines.values() if engine.binary == key[1])
-                for name in engine.containers():
-                    engine.call("kill", name)
-            elif worker.process is not None:
-                os.killpg(worker.process.pid, signal.SIGKILL)
+    def _kill_worker(self, warm, kind: str) -> None:
+        """Killed warm workers, or for image mode their containers (through the engine): every one that runs,
+        once the ``kind`` (image or subprocess) of the run under way has one up (it may still be starting)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            killed = set()
+            for key, worker in list(warm.pool.workers.items()):
+                if key[0] == "image" and worker.alive():
+                    engine = next(engine for engine in self.engines.values() if engine.binary == key[1])
+                    if [name for name in engine.containers() if engine.call("kill", name).returncode == 0]:
+                        killed.add("image")
+                elif worker.alive() and worker.process is not None:
+                    os.killpg(worker.process.pid, signal.SIGKILL)
+                    killed.add("subprocess")
+            if kind in killed:
+                return
+            time.sleep(0.2)
 
     def kill_a_kernel(self) -> None:
         """A real ipykernel, killed with SIGKILL while a warm run and a cold run are under way.

@@ -51,8 +51,10 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     from .magics import register
+    from .runners.engines import sweep_orphans_in_background
 
     register(ipython)
+    sweep_orphans_in_background()  # containers of kernels that were killed (they could not remove their own)
 
 
 __all__ = [

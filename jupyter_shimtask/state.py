@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from traitlets import Dict
+from traitlets import Dict, Set
 from traitlets.config import SingletonConfigurable
 
 from .config import ShimTask
@@ -44,6 +44,10 @@ class State(SingletonConfigurable):
     failed_starts: dict[tuple, str] = Dict(
         help="Why a warm container could not start, by pool key: later runs go cold at once."
     )
+    image_starts: dict[str, tuple[float, str]] = Dict(
+        help="How long each image took to start here, in seconds, and what was timed (check compares timeouts)."
+    )
+    swept_engines: set[tuple[str, str]] = Set(help="The engines (binary, endpoint) whose orphans were removed.")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

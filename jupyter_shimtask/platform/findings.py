@@ -33,7 +33,34 @@ USER_ERROR_MARKERS = ("FlyteUserRuntimeException", "user_error")
 
 
 def platform_findings(template: TaskTemplate, task: Any = None) -> list[Finding]:
-    return [*_retry_findings(template, task), *_secret_findings(template), *_resource_findings(template)]
+    return [
+        *_retry_findings(template, task),
+        *_secret_findings(template),
+        *_resource_findings(template),
+        *_timeout_findings(template),
+    ]
+
+
+def _timeout_findings(template: TaskTemplate) -> list[Finding]:
+    """A timeout shorter than the time the task's image was measured to take to start (by an image run here)."""
+    from ..state import state
+    from .pod import task_timeout
+
+    timeout = task_timeout(template)
+    measured = state().image_starts.get(template.container.image) if timeout else None
+    if timeout is None or measured is None or measured[0] <= timeout:
+        return []
+    seconds, how = measured
+    return [
+        Finding(
+            "timeout-below-start",
+            "metadata.timeout",
+            f"timeout={timeout:g}s is shorter than the {seconds:.1f}s {how}, measured here with image "
+            f"{template.container.image}: every attempt would time out before the executor runs (a pod that pulls "
+            "the image starts slower still); raise the task's timeout=",
+            "error",
+        )
+    ]
 
 
 def _retry_findings(template: TaskTemplate, task: Any) -> list[Finding]:

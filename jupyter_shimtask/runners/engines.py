@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -83,7 +85,12 @@ class ImageFacts:
         return notes
 
 
-_swept: set[tuple[str, str]] = set()
+def note_start(image: str, seconds: float, how: str, *, lower_bound: bool = False) -> None:
+    """Record how long ``image`` took to start (``how`` says what was timed); a lower bound never replaces a full
+    measurement."""
+    starts = state().image_starts
+    if not (lower_bound and image in starts):
+        starts[image] = (seconds, how)
 
 
 def _host() -> str:
@@ -189,12 +196,15 @@ class Engine:
         programs = list(dict.fromkeys([program, "pyflyte-execute"]))
         tried = []
         for python in ("python3", "python"):
+            begun = time.perf_counter()
             answer = self.call(
                 "run", "--rm", *self.labels(), "--pull", "never", "--network", "none",
                 "--entrypoint", python, image, "-c", PROBE_CODE, *programs,
                 timeout=120,
             )  # fmt: skip
             if answer.returncode == 0:
+                how = f"a {self.name} container took to run Python and exit"
+                note_start(image, time.perf_counter() - begun, how, lower_bound=True)
                 found = json.loads(answer.stdout.strip().splitlines()[-1])
                 interpreter = tuple(found["interpreter"] or [python])
                 return ImageFacts(
@@ -237,8 +247,9 @@ class Engine:
     def remove_orphans_once(self) -> None:
         """``remove_orphans``, the first time this process uses this engine."""
         key = (self.binary, self.endpoint)
-        if key not in _swept:
-            _swept.add(key)
+        swept = state().swept_engines
+        if key not in swept:
+            swept.add(key)
             self.remove_orphans()
 
     def user_args(self) -> list[str]:
@@ -297,6 +308,22 @@ class Engine:
                 f"{self.name} build of {tag} failed: {failure.message if failure else _last_line(logs)}", detail=logs
             )
         return logs
+
+
+def sweep_orphans_in_background() -> threading.Thread:
+    """``remove_orphans_once`` for every installed engine, in a daemon thread (the extension's load does not
+    wait for the engines); an engine that is missing or does not answer is left alone."""
+
+    def sweep() -> None:
+        for name in ENGINES:
+            binary = shutil.which(name)
+            if binary is not None:
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    Engine(name, binary).remove_orphans_once()
+
+    thread = threading.Thread(target=sweep, name="shimtask-orphan-sweep", daemon=True)
+    thread.start()
+    return thread
 
 
 def find_engine(name: str | None = None) -> Engine:

@@ -7,20 +7,26 @@ PYTHONPATH, so a cell-defined executor imports without rebuilding the image.
 
 Warm runs (``ShimTask.warm``) go to one long-lived container per engine, image and workspace:
 it runs shimtask_worker, which forks a fresh pyflyte-execute child per run with the mounts, paths,
-user and environment a cold container would have. Its run folders live in this process's warm
-folder, mounted whole; the host talks to the worker through a Unix socket in that folder. The
+user and environment a cold container would have, one run at a time. Its run folders live in this
+process's warm folder; each warm container mounts a slot folder of its own at that folder's path, and
+a run's folder moves into the slot of the container that runs it for the run's length, so a run sees
+no other run's folder. The host talks to the worker through a Unix socket in the slot. The
 container exits with this process (its lease connection closes), after ``ShimTask.warm_idle``
 seconds without runs, and is removed at exit or when it crashes or hangs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import shutil
 import sys
 import tempfile
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +37,7 @@ from ..platform.resources import limits, quantity
 from ..state import state
 from ..worker.shimtask_output_probe import ENV_VAR as PROBE_VARIABLE
 from .base import WORKER_DIR, LogSink, Prepared, RunError, RunResult, finishing, import_roots, substitute
-from .engines import Engine, EngineError, ImageFacts, find_engine, installed
+from .engines import Engine, EngineError, ImageFacts, find_engine, installed, note_start
 from .proc import ctrl_c_interrupts, exit_failure, read_log, run_process_group
 from .subprocess import cold_only, startup_difference
 from .warm import Worker, WorkerFailure, run_warm, warm_pool, worker_code
@@ -102,6 +108,7 @@ def _run_cold(run: ContainerRun) -> tuple[str, RunError | None]:
     """A container of the run's own: created, started attached, inspected if it failed, removed."""
     prepared, engine, facts, command, timeout = run.prepared, run.engine, run.facts, run.command, run.timeout
     container = f"shimtask-{uuid.uuid4().hex[:12]}"
+    begun = time.time()
     try:
         created = engine.call(*create_args(prepared, engine, facts.image, facts, container, command))
         if created.returncode:
@@ -122,9 +129,21 @@ def _run_cold(run: ContainerRun) -> tuple[str, RunError | None]:
             if not code:  # the engine could not start the command at all (Podman then keeps exit code 0)
                 code = 127 if "not found" in logs else status
             failure = exit_failure(prepared, code, logs, container=command[0], out_of_memory=out_of_memory)
+        note_start_time(prepared, engine, facts.image, begun)
         return logs, failure
     finally:
         engine.remove_container(container)
+
+
+def note_start_time(prepared: Prepared, engine: Engine, image: str, begun: float) -> None:
+    """How long a cold container of ``image`` took from its creation to calling the executor (``check`` compares
+    the task's timeout with it)."""
+    import json
+
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        started_at = json.loads(prepared.folder.probe.read_text())["started_at"]
+        how = f"a cold {engine.name} container took from its creation to calling the executor"
+        note_start(image, started_at - begun, how)
 
 
 def _run_warm(run: ContainerRun) -> tuple[str, RunError | None]:
@@ -156,7 +175,8 @@ def _run_warm(run: ContainerRun) -> tuple[str, RunError | None]:
         raise WorkerFailure(kernel.failed_starts[key])
     make_worker = container_worker(engine, facts, runs, mounted)
     try:
-        status, failure = run_warm(key, make_worker, request, timeout=run.timeout, on_log=run.on_log)
+        place = functools.partial(placed_for, prepared.folder.root)
+        status, failure = run_warm(key, make_worker, request, timeout=run.timeout, on_log=run.on_log, place=place)
     except WorkerFailure as error:
         kernel.failed_starts[key] = str(error)  # later runs go cold at once instead of paying for another failed start
         raise
@@ -204,26 +224,52 @@ def container_worker(engine: Engine, facts: ImageFacts, runs: Path, read_only: l
         outputs = settings().outputs_dir
         outputs.mkdir(parents=True, exist_ok=True)
         settings().modules_dir.mkdir(parents=True, exist_ok=True)
-        mounts = same_path_mounts([runs, outputs], read_only)
-        folder = Path(tempfile.mkdtemp(prefix="shimtask-worker-", dir=runs))
+        slot = Path(tempfile.mkdtemp(prefix="shimtask-slot-", dir=runs))  # seen at the path of ``runs`` inside
+        mounts = {str(runs): (str(slot), "rw"), **same_path_mounts([outputs], read_only)}
+        folder = Path(tempfile.mkdtemp(prefix="shimtask-worker-", dir=slot))
         python, *options = facts.interpreter
         created = engine.call(
             "create", "--rm", "--name", name, *engine.labels(),
             "--pull", "never", *engine.user_args(), *volume_args(mounts),
             "--entrypoint", python, facts.image, *options, "-c", worker_code(WORKER_MOUNT),
-            str(folder / "worker.sock"), str(settings().warm_idle),
+            str(runs / folder.name / "worker.sock"), str(settings().warm_idle),
         )  # fmt: skip
-        if created.returncode:
+
+        def cleanup() -> None:
             engine.remove_container(name)
-            folder.rmdir()
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                slot.rmdir()  # unless a run's folder is still in it: that run takes it away (``placed_for``)
+
+        if created.returncode:
+            cleanup()
             raise WorkerFailure(f"{engine.name} could not create the warm container: {created.stderr.strip()}")
-        return Worker(
-            lambda _socket: engine.command("start", "--attach", name),
-            folder=folder,
-            cleanup=lambda: engine.remove_container(name),
-        )
+        return Worker(lambda _socket: engine.command("start", "--attach", name), folder=folder, cleanup=cleanup)
 
     return make_worker
+
+
+@contextlib.contextmanager
+def placed_for(root: Path, worker: Worker) -> Iterator[None]:
+    """Run folder ``root`` moved into ``worker``'s slot while the run goes on, and back after.
+
+    A warm container mounts its own slot folder at the path of the warm folder, so it sees the run
+    folder at its usual path and no other run's folder (a cold container too sees only its own run).
+    A link at ``root`` keeps the host's paths working meanwhile (the log being followed).
+    """
+    slot = worker.folder.parent
+    inside = slot / root.name
+    os.rename(root, inside)
+    try:
+        os.symlink(inside, root)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(root)
+        os.rename(inside, root)
+        if not worker.alive():
+            with contextlib.suppress(OSError):
+                slot.rmdir()
 
 
 def container_command(prepared: Prepared) -> list[str]:

@@ -66,6 +66,7 @@ def run_in_subprocess(
         env = child_env(prepared, python_path=python_path, tmp=str(prepared.folder.tmp))
         if prepared.pod is not None:
             env.update(prepared.pod.env())
+        env.update(memory_watch(prepared))
         if warm and (reason := cold_only(env)):
             warm = False
             run.notes.append(f"cold run: {reason}")
@@ -151,13 +152,29 @@ def not_on_path(prepared: Prepared) -> RunError | None:
     )
 
 
+def memory_watch(prepared: Prepared) -> dict[str, str]:
+    """The variable that has the probe kill the run's process group once it holds more than the template's
+    memory limit, while the run goes on (as the pod's memory cgroup would); none without a limit."""
+    limit = memory_limit(prepared.template)
+    return {"SHIMTASK_MEMORY_LIMIT": str(int(quantity(limit)))} if limit else {}
+
+
 def memory_failure(prepared: Prepared) -> RunError | None:
-    """OOMKilled, as the platform's cgroup would, when the run's peak memory went above the template's limit."""
+    """OOMKilled, as the platform's cgroup would: the run was killed above the template's memory limit, or
+    (the check after the run, for what the watch missed) its peak memory went above it."""
     limit = memory_limit(prepared.template)
     if not limit or not prepared.folder.probe.exists():
         return None
     with contextlib.suppress(ValueError, OSError):
-        peak_kb = json.loads(prepared.folder.probe.read_text()).get("peak_rss_kb")
+        record = json.loads(prepared.folder.probe.read_text())
+        if killed_kb := record.get("memory_killed_kb"):
+            return RunError(
+                "SYSTEM",
+                "OOMKilled",
+                f"the run held {killed_kb // 1024} MiB, above the template's {limit} memory limit, and was killed "
+                "as its container would be (OOMKilled): raise limits mem= or use less memory",
+            )
+        peak_kb = record.get("peak_rss_kb")
         if peak_kb and peak_kb * 1024 > quantity(limit):
             return RunError(
                 "SYSTEM",

@@ -3,8 +3,8 @@
 The child runs pyflyte-execute's own entry point on the same files with the same arguments and
 environment as a cold run, so ``finish`` reads the same outputs and error documents. The worker
 holds a lease connection from its owner and exits when the owner does, however it ends. Runs
-from several threads share a worker; a worker that must go (stale, hung) is retired: it stops
-when the runs under way on it have ended.
+from several threads get a worker each (one run at a time per worker, as a cold run has its process
+to itself); a worker that must go (stale, hung) is retired: it stops when its run has ended.
 """
 
 from __future__ import annotations
@@ -187,38 +187,77 @@ class Worker:
 
 
 class Pool:
-    """Workers by key; each is started on first use, replaced when it dies, stopped at exit."""
+    """Workers by key, one run at a time each; started on first use, replaced when they die, stopped at exit.
+
+    A run never shares its worker (or warm container) with another run going on: a key whose workers
+    are all busy gets one more, up to ``ShimTask.parallelism``, and further runs wait for one to be
+    free. ``workers`` holds each key's first worker, ``extras`` the others; idle ones exit after
+    ``ShimTask.warm_idle`` seconds on their own.
+    """
 
     def __init__(self) -> None:
         self.workers: dict[tuple, Worker] = {}
-        self.lock = threading.Lock()  # simultaneous first runs start one worker, not one each
+        self.extras: dict[tuple, list[Worker]] = {}
+        self.lock = threading.Lock()  # simultaneous first runs start the workers they need, no more
+        self.freed = threading.Condition(self.lock)
+        self.busy: set[int] = set()  # ids of the workers a run has claimed
 
     def get(self, key: tuple, make_worker: Callable[[], Worker]) -> Worker:
-        with self.lock:
-            worker = self.workers.get(key)
-            if worker is None or not worker.alive():
+        """A worker of ``key`` for one run, claimed until ``release``: an idle one, a new one, or the first freed."""
+        from ..config import settings
+
+        with self.freed:
+            while True:
+                workers = self._alive(key)
+                worker = next((worker for worker in workers if id(worker) not in self.busy), None)
+                if worker is None and len(workers) < max(1, settings().parallelism):
+                    worker = make_worker()
+                    worker.start()
+                    self._keep(key, [*workers, worker])
                 if worker is not None:
-                    del self.workers[key]
-                    worker.retire()
-                worker = make_worker()
-                worker.start()
-                self.workers[key] = worker
-            return worker
+                    self.busy.add(id(worker))
+                    return worker
+                self.freed.wait(0.5)
+
+    def _alive(self, key: tuple) -> list[Worker]:
+        """``key``'s workers after retiring the dead ones (an extra takes a dead first worker's place)."""
+        workers = self._of(key)
+        for worker in [worker for worker in workers if not worker.alive() and id(worker) not in self.busy]:
+            workers.remove(worker)
+            worker.retire()
+        self._keep(key, workers)
+        return workers
+
+    def _of(self, key: tuple) -> list[Worker]:
+        return [worker for worker in [self.workers.get(key), *self.extras.get(key, [])] if worker is not None]
+
+    def _keep(self, key: tuple, workers: list[Worker]) -> None:
+        """``workers`` become ``key``'s: the first in ``workers``, the rest in ``extras``."""
+        self.workers.pop(key, None)
+        self.extras.pop(key, None)
+        if workers:
+            self.workers[key] = workers[0]
+        if workers[1:]:
+            self.extras[key] = workers[1:]
+
+    def release(self, worker: Worker) -> None:
+        """The run on ``worker`` has ended: another may take it."""
+        with self.freed:
+            self.busy.discard(id(worker))
+            self.freed.notify_all()
 
     def discard(self, key: tuple, worker: Worker | None = None) -> None:
-        """Take the worker for ``key`` (only if it is ``worker``, when given) out of the pool and retire it."""
+        """Take ``key``'s workers (only ``worker``, when given) out of the pool and retire them."""
         with self.lock:
-            found = self.workers.get(key)
-            if found is not None and (worker is None or found is worker):
-                del self.workers[key]
-        if worker is not None:
-            worker.retire()
-        elif found is not None:
+            pooled = self._of(key)
+            self._keep(key, [found for found in pooled if worker is not None and found is not worker])
+        for found in [worker] if worker is not None else pooled:
             found.retire()
 
     def stop_all(self) -> None:
         with self.lock:
-            workers, self.workers = list(self.workers.values()), {}
+            workers = [worker for key in list(self.workers) for worker in self._of(key)]
+            self.workers, self.extras = {}, {}
         for worker in workers:
             worker.stop()
 
@@ -255,17 +294,22 @@ def run_warm(
     *,
     timeout: float | None,
     on_log: LogSink | None,
+    place: Callable[[Worker], contextlib.AbstractContextManager] | None = None,
 ) -> tuple[int | None, RunError | None]:
-    """One run through the pool; a worker that cannot take it is replaced once.
+    """One run through the pool, on a worker of its own; a worker that cannot take it is replaced once.
 
-    Raises WorkerFailure when a worker cannot be started at all.
+    ``place(worker)`` puts the run where that worker sees it, for the run's length. Raises WorkerFailure
+    when a worker cannot be started at all.
     """
     for attempt in range(2):
         worker = warm_pool().get(key, make_worker)
         try:
-            return worker.run(request, timeout=timeout, on_log=on_log)
+            with place(worker) if place is not None else contextlib.nullcontext():
+                return worker.run(request, timeout=timeout, on_log=on_log)
         except WorkerFailure as failure:
             warm_pool().discard(key, worker)
             if attempt:
                 return None, RunError("SYSTEM", "WorkerFailed", str(failure))
+        finally:
+            warm_pool().release(worker)
     raise AssertionError("unreachable")

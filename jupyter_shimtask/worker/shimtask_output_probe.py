@@ -10,8 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import threading
+import time
 
 ENV_VAR = "SHIMTASK_PROBE"
+MEMORY_LIMIT_VAR = "SHIMTASK_MEMORY_LIMIT"  # bytes: the run's process group is killed above it, as by a cgroup
+MEMORY_WATCH_SECONDS = 0.2
 
 
 def describe(result, order):
@@ -43,6 +48,48 @@ def peak_rss_kb():
     return fields["VmHWM"] - fields.get("RssFile", 0)
 
 
+def group_memory_kb(group):
+    """What process group ``group`` holds in memory now, as a memory cgroup counts it, roughly: its
+    processes' resident anonymous and shared-memory pages (the file pages are left out, as in ``peak_rss_kb``)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[2]) != group:
+                    continue
+            with open(f"/proc/{entry}/status") as status:
+                total += sum(int(line.split()[1]) for line in status if line.startswith(("RssAnon:", "RssShmem:")))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+    return total
+
+
+def watch_memory(record_path, limit_bytes):
+    """Kill this process's group (SIGKILL) as soon as it holds more than ``limit_bytes``, recording why."""
+    group = os.getpgid(0)
+
+    def watch():
+        while True:
+            used_kb = group_memory_kb(group)
+            if used_kb * 1024 > limit_bytes:
+                with open(record_path, "w") as handle:
+                    json.dump({"memory_killed_kb": used_kb, "peak_rss_kb": used_kb}, handle)
+                os.killpg(group, signal.SIGKILL)
+            time.sleep(MEMORY_WATCH_SECONDS)
+
+    threading.Thread(target=watch, name="shimtask-memory-limit", daemon=True).start()
+
+
+def watch_memory_from_environment():
+    """``watch_memory`` when the run has a memory limit; the variable is taken out, so the executor does not see it."""
+    limit = os.environ.pop(MEMORY_LIMIT_VAR, None)
+    record_path = os.environ.get(ENV_VAR)
+    if limit and record_path:
+        watch_memory(record_path, int(limit))
+
+
 def patch(record_path):
     """Wrap ExecutableTemplateShimTask.execute; returns a function that undoes it."""
     from flytekit.core.shim_task import ExecutableTemplateShimTask
@@ -50,7 +97,7 @@ def patch(record_path):
     original = ExecutableTemplateShimTask.execute
 
     def execute(self, **kwargs):
-        record = {}
+        record = {"started_at": time.time()}  # how long the run took to reach the executor
         try:
             result = original(self, **kwargs)
             order = list(self.task_template.interface.outputs.keys())
@@ -77,6 +124,7 @@ def install_from_environment():
     The one way every run installs the probe: sitecustomize as a cold pyflyte-execute starts, the warm
     worker's child once it has the run's environment, ``recording`` around a run in this interpreter.
     """
+    watch_memory_from_environment()
     record_path = os.environ.get(ENV_VAR)
     if not record_path:
         return None

@@ -268,6 +268,9 @@ def main() -> None:
     os.makedirs(tempfile.tempdir, exist_ok=True)
     # flytekit picks its log format at import by whether this is set; every run sets it (as every pod has it)
     os.environ.setdefault("FLYTE_INTERNAL_EXECUTION_ID", "warm-worker")
+    # grpc's fork handlers (on by default in its Linux wheels) abort a child forked while a thread is in gRPC;
+    # runs make gRPC objects only after the fork, which grpc's doc/fork_support.md says needs no fork support
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     import shimtask_output_probe  # noqa: F401
     from flytekit.bin.entrypoint import execute_task_cmd  # noqa: F401  (the point: import once)
 

@@ -57,6 +57,18 @@ CELL = textwrap.dedent(
             return str(len(block))
 
 
+    class GrowExecutor(ShimTaskExecutor):
+        \"\"\"8 MiB more every 50 ms up to ``text`` MiB, held until 60 s have passed.\"\"\"
+
+        def execute_from_model(self, tt, **inputs):
+            blocks, end = [], time.monotonic() + 60
+            while time.monotonic() < end:
+                if len(blocks) * 8 < int(inputs["text"]):
+                    blocks.append(b"x" * (8 << 20))
+                time.sleep(0.05)
+            return str(len(blocks))
+
+
     class RaiseExecutor(ShimTaskExecutor):
         def execute_from_model(self, tt, **inputs):
             raise ValueError("fault: the executor raised")
@@ -76,6 +88,17 @@ CELL = textwrap.dedent(
     class DaemonExecutor(ShimTaskExecutor):
         def execute_from_model(self, tt, **inputs):
             return str(subprocess.Popen(["sleep", inputs["text"]], start_new_session=True).pid)
+
+
+    class SiblingsExecutor(ShimTaskExecutor):
+        \"\"\"The run folders beside this run's own, after waiting ``text`` seconds for another run to start.\"\"\"
+
+        def execute_from_model(self, tt, **inputs):
+            time.sleep(float(inputs["text"]))
+            here = os.path.dirname(os.environ["SHIMTASK_PROBE"])
+            parent = os.path.dirname(here)
+            seen = sorted(name for name in os.listdir(parent) if os.path.join(parent, name) != here)
+            return " ".join([os.path.basename(here), *seen])
 
 
     class DictExecutor(ShimTaskExecutor):
@@ -98,10 +121,12 @@ CELL = textwrap.dedent(
     greet = FaultTask("fault_greet", GreetExecutor, **one)
     probe = FaultTask("fault_probe", ProbeExecutor, **one)
     hog = FaultTask("fault_hog", HogExecutor, **one)
+    grow = FaultTask("fault_grow", GrowExecutor, **one)
     raising = FaultTask("fault_raise", RaiseExecutor, **one)
     sleeping = FaultTask("fault_sleep", SleepExecutor, **one)
     crash = FaultTask("fault_crash", CrashExecutor, **one)
     daemon = FaultTask("fault_daemon", DaemonExecutor, **one)
+    siblings = FaultTask("fault_siblings", SiblingsExecutor, **one)
     as_dict = FaultTask("fault_dict", DictExecutor, **two)
     short = FaultTask("fault_short", ShortExecutor, **two)
     positional = FaultTask("fault_tuple", TupleExecutor, **two)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,12 +24,13 @@ from engine_fixtures import _ready, ready_engine
 from fault_cell import CELL
 from support import mode_options, processes_mentioning
 
-from jupyter_shimtask import run, serialize
+from jupyter_shimtask import check, run, serialize
 from jupyter_shimtask.authoring import build_module
 from jupyter_shimtask.config import ShimTask, use
 from jupyter_shimtask.errors import ShimTaskError, TemplateError
 from jupyter_shimtask.runners import RunResult, warm
 from jupyter_shimtask.runners.engines import Engine
+from jupyter_shimtask.runners.image import warm_folder
 
 MODES = (
     "process",
@@ -267,3 +269,51 @@ def test_background_processes_end_with_their_run(mode: str, cell: ModuleType) ->
     while processes_mentioning(f"sleep {marker}"):  # seen from the host, whatever the container's namespace
         assert time.monotonic() < deadline, f"the run's background process outlived it in {mode}"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("mode", [mode for mode in MODES if mode.startswith("image")])
+def test_runs_at_the_same_time_cannot_see_each_others_folders(mode: str, cell: ModuleType) -> None:
+    """Two runs going on at once each see only their own run folder, as two cold containers do; and no
+    run's folder is left for a later run to read."""
+    chosen = options(mode)
+    assert run(cell.greet, {"text": "first"}, **chosen).ok  # the first warm container is up
+    results: list[RunResult] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(run(cell.siblings, {"text": "3"}, **chosen))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert len(results) == 2 and all(result.ok for result in results), results
+    (own_a, *seen_a), (own_b, *seen_b) = (result.outputs["out"].split() for result in results)
+    assert own_a != own_b
+    assert own_b not in seen_a and own_a not in seen_b, results
+    assert not [name for name in seen_a + seen_b if name.startswith("shimtask-run-")], results
+    later = run(cell.siblings, {"text": "0"}, **chosen)
+    assert later.ok and not [name for name in later.outputs["out"].split()[1:] if name.startswith("shimtask-run-")]
+    if chosen["warm"]:
+        assert not list(warm_folder().glob("shimtask-run-*")), "a warm run left its folder behind"
+
+
+@pytest.mark.parametrize("mode", ["subprocess-cold", "subprocess-warm"])
+def test_a_memory_limit_stops_a_subprocess_run_while_it_goes_on(mode: str, cell: ModuleType) -> None:
+    """As a pod's memory cgroup would: killed soon after it passes the limit, not when it ends 60 s later."""
+    template = template_for(Fault("grow", "grow", memory="100Mi"), cell)
+    started = time.perf_counter()
+    result = run(template, {"text": "400"}, **options(mode))
+    seconds = time.perf_counter() - started
+    assert not result.ok and result.error.code == "OOMKilled", result
+    assert "100Mi" in result.error.message and "was killed" in result.error.message, result
+    assert seconds < 20, f"stopped after {seconds:.1f}s"
+
+
+@pytest.mark.parametrize("mode", ["image-cold-docker", "image-warm-podman"])
+def test_check_finds_a_timeout_shorter_than_the_images_start(mode: str, cell: ModuleType) -> None:
+    template = template_for(Fault("greets", "greet"), cell)
+    assert run(template, {"text": "start"}, **options(mode)).ok  # measures the image's start
+    template.metadata.timeout.FromMilliseconds(100)
+    (finding,) = [finding for finding in check(template) if finding.code == "timeout-below-start"]
+    assert "timeout=0.1s" in finding.message and "shimtask-runtime" in finding.message, finding
+    template.metadata.timeout.FromSeconds(3600)
+    assert "timeout-below-start" not in [finding.code for finding in check(template)]
