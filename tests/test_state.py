@@ -44,7 +44,7 @@ def test_shutdown_stops_the_warm_workers_and_removes_the_warm_folders() -> None:
     state().shutdown()
 
 
-def test_loading_the_extension_makes_no_run_machinery() -> None:
+def test_loading_the_extension_ties_the_settings_to_the_shell_and_imports_no_flytekit() -> None:
     code = (
         "import sys\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
@@ -53,7 +53,7 @@ def test_loading_the_extension_makes_no_run_machinery() -> None:
         "shell.run_line_magic('config', 'ShimTask.mode = \"subprocess\"')\n"
         "from jupyter_shimtask.config import settings\n"
         "print(settings().mode, settings() in shell.configurables,\n"
-        "      any(name.startswith('jupyter_shimtask.runners') for name in sys.modules))\n"
+        "      'flytekit' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["subprocess", "True", "False"]
