@@ -6,7 +6,7 @@ out. The workspace modules and the executor's own folder are mounted read-only a
 PYTHONPATH, so a cell-defined executor imports without rebuilding the image.
 
 Warm runs (``ShimTask.warm``) go to one long-lived container per engine, image and workspace:
-it runs shimtask_worker, which forks a fresh pyflyte-execute child per run with the mounts, paths,
+it runs shimtask_warm_worker, which forks a fresh pyflyte-execute child per run with the mounts, paths,
 user and environment a cold container would have, one run at a time. Its run folders live in this
 process's warm folder; each warm container mounts a slot folder of its own at that folder's path, and
 a run's folder moves into the slot of the container that runs it for the run's length, so a run sees
