@@ -50,11 +50,19 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    import threading
+
     from .magics import register
-    from .runners.engines import sweep_orphans_in_background
 
     register(ipython)
-    sweep_orphans_in_background()  # containers of kernels that were killed (they could not remove their own)
+    # containers of kernels that were killed (they could not remove their own); the load does not wait
+    threading.Thread(target=_remove_orphans, name="shimtask-orphan-sweep", daemon=True).start()
+
+
+def _remove_orphans() -> None:
+    from .runners.engines import remove_orphans_everywhere  # imported here: the run machinery is not cheap
+
+    remove_orphans_everywhere()
 
 
 __all__ = [

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -310,20 +309,13 @@ class Engine:
         return logs
 
 
-def sweep_orphans_in_background() -> threading.Thread:
-    """``remove_orphans_once`` for every installed engine, in a daemon thread (the extension's load does not
-    wait for the engines); an engine that is missing or does not answer is left alone."""
-
-    def sweep() -> None:
-        for name in ENGINES:
-            binary = shutil.which(name)
-            if binary is not None:
-                with contextlib.suppress(OSError, subprocess.SubprocessError):
-                    Engine(name, binary).remove_orphans_once()
-
-    thread = threading.Thread(target=sweep, name="shimtask-orphan-sweep", daemon=True)
-    thread.start()
-    return thread
+def remove_orphans_everywhere() -> None:
+    """``remove_orphans_once`` for every installed engine; one that is missing or does not answer is left alone."""
+    for name in ENGINES:
+        binary = shutil.which(name)
+        if binary is not None:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                Engine(name, binary).remove_orphans_once()
 
 
 def find_engine(name: str | None = None) -> Engine:
