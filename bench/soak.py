@@ -195,7 +195,7 @@ class Soak:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             killed = set()
-            for key, worker in list(warm.pool.workers.items()):
+            for key, worker in list(warm.warm_pool().workers.items()):
                 if key[0] == "image" and worker.alive():
                     engine = next(engine for engine in self.engines.values() if engine.binary == key[1])
                     if [name for name in engine.containers() if engine.call("kill", name).returncode == 0]:
@@ -243,7 +243,7 @@ class Soak:
 
         for mode in self.modes:  # flytekit's one-time sockets and files belong to "before"
             assert run(self.cell.soak, {"action": "ok"}, **self.options_for(mode)).ok, mode
-        warm.pool.stop_all()
+        warm.warm_pool().stop_all()
         before = self.leftovers()
         started = time.perf_counter()
         kernel_at = self.options.runs // 2
@@ -251,7 +251,7 @@ class Soak:
             if index == kernel_at:
                 self.kill_a_kernel()
             self.one(index)
-        warm.pool.stop_all()
+        warm.warm_pool().stop_all()
         seconds = time.perf_counter() - started
         deadline = time.monotonic() + 30
         while True:

@@ -92,12 +92,6 @@ def failure_log() -> FailureLog:
     return state().part(FailureLog)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "failures":  # ``failures``: the same log, for callers that read it as a name
-        return failure_log()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def recorded(run: Callable[..., RunResult]) -> Callable[..., RunResult]:
     """Wrap ``run`` so that every failed result is kept in the failure log."""
 

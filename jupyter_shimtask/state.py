@@ -41,6 +41,9 @@ class State(SingletonConfigurable):
         help="This process's folder for warm image runs and worker sockets, by temporary folder."
     )
     warm_roots: dict[tuple, list[Path]] = Dict(help="The read-only folders each warm container mounts, by pool key.")
+    shared_warm_roots: set[Path] = Set(
+        help="Folders every warm container mounts from now on (a workflow's import roots), so its nodes share one."
+    )
     failed_starts: dict[tuple, str] = Dict(
         help="Why a warm container could not start, by pool key: later runs go cold at once."
     )

@@ -52,7 +52,7 @@ def no_containers_left() -> None:
     """After every test, once this process's warm containers are stopped as at kernel exit: no container
     made by jupyter-shimtask exists, running or stopped."""
     yield
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()
     for name, found in _ready.items():
         if isinstance(found, Engine):
             assert found.containers() == [], f"{name} containers left behind"

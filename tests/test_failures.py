@@ -14,16 +14,16 @@ from IPython.core.error import UsageError
 from support import GREET_CELL
 
 from jupyter_shimtask import run
-from jupyter_shimtask.failures import failures, read_traceback
+from jupyter_shimtask.failures import failure_log, read_traceback
 
 TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(autouse=True)
 def fresh_failures():
-    failures.clear()
+    failure_log().clear()
     yield
-    failures.clear()
+    failure_log().clear()
 
 
 @pytest.mark.parametrize("mode", [{"mode": "process"}, {"mode": "subprocess", "warm": False}], ids=["process", "cold"])
@@ -126,7 +126,7 @@ def test_why_shows_the_last_failure_of_each_kind(shell, capsys) -> None:
 
 def test_why_from_the_api_run() -> None:
     run(sample_tasks.raising, {"name": "api"}, mode="process")
-    last = failures.last("raising")
+    last = failure_log().last("raising")
     assert last.kind == "run" and last.message == "ValueError: cannot greet 'api'"
     assert last.result is not None and not last.result.ok
 

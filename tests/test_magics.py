@@ -188,14 +188,14 @@ def test_extension_from_ipython_config(tmp_path) -> None:
 
 
 def test_cold_flag(shell) -> None:
-    from jupyter_shimtask.runners.warm import pool
+    from jupyter_shimtask.runners.warm import warm_pool
 
     define(shell)
-    pool.stop_all()
+    warm_pool().stop_all()
     assert shell.run_line_magic("shimtask", "run greet --mode subprocess --cold name=c").ok
-    assert pool.workers == {}
+    assert warm_pool().workers == {}
     assert shell.run_line_magic("shimtask", "run greet --mode subprocess name=w").ok
-    assert len(pool.workers) == 1
+    assert len(warm_pool().workers) == 1
 
 
 @pytest.mark.filterwarnings("ignore:`Completer.complete`:PendingDeprecationWarning")

@@ -23,9 +23,9 @@ from flytekit.models.security import Secret
 from jupyter_shimtask import check, run, serialize
 from jupyter_shimtask.config import ShimTask
 from jupyter_shimtask.platform import RUN_TIME_VARIABLES, SecretError
-from jupyter_shimtask.runners import warm as warm_pool
 from jupyter_shimtask.runners.engines import Engine
 from jupyter_shimtask.runners.subprocess import cold_only
+from jupyter_shimtask.runners.warm import warm_pool
 
 SECRET = "s3cr3t-value-never-kept"
 SUBPROCESS = [("subprocess", False), ("subprocess", True)]
@@ -247,9 +247,9 @@ def test_the_tasks_timeout_stops_a_subprocess_run(warm: bool) -> None:
     started = time.perf_counter()
     assert_timed_out_by_the_task(run(platform_tasks.sleeps, mode="subprocess", warm=warm), started)
     if warm:  # the worker survived its timed-out child
-        (worker,) = warm_pool.pool.workers.values()
+        (worker,) = warm_pool().workers.values()
         assert run(platform_tasks.variables, mode="subprocess").ok
-        assert warm_pool.pool.workers[next(iter(warm_pool.pool.workers))] is worker
+        assert warm_pool().workers[next(iter(warm_pool().workers))] is worker
 
 
 @pytest.mark.parametrize("warm", [False, True])

@@ -24,9 +24,9 @@ MODES = [
 
 
 def worker_pids() -> set[int]:
-    from jupyter_shimtask.runners.warm import pool
+    from jupyter_shimtask.runners.warm import warm_pool
 
-    return {worker.process.pid for worker in pool.workers.values() if worker.process}
+    return {worker.process.pid for worker in warm_pool().workers.values() if worker.process}
 
 
 def run_folders(folder: Path) -> list[Path]:

@@ -21,7 +21,7 @@ from jupyter_shimtask.runners.base import WORKER_DIR
 
 
 def current_worker() -> warm.Worker:
-    (worker,) = warm.pool.workers.values()
+    (worker,) = warm.warm_pool().workers.values()
     return worker
 
 
@@ -120,9 +120,9 @@ def test_worker_restarts_when_an_imported_module_changes() -> None:
 
 def test_warm_can_be_turned_off(workspace) -> None:
     workspace.warm = False
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()
     assert run(sample_tasks.greet, {"name": "cold"}, mode="subprocess").ok
-    assert warm.pool.workers == {}
+    assert warm.warm_pool().workers == {}
 
 
 def test_template_env_for_flytekit_forces_a_cold_run() -> None:
@@ -140,9 +140,9 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     import sample_tasks
     from jupyter_shimtask import run
-    from jupyter_shimtask.runners.warm import pool
+    from jupyter_shimtask.runners.warm import warm_pool
     assert run(sample_tasks.greet, {{"name": "x"}}, mode="subprocess").ok
-    (worker,) = pool.workers.values()
+    (worker,) = warm_pool().workers.values()
     print(worker.process.pid, worker.socket_path, flush=True)
     if {crash}:
         os._exit(0)
@@ -169,6 +169,6 @@ def test_notebooks_have_their_own_workers_and_workers_die_with_them(tmp_path: Pa
 
 @pytest.fixture(autouse=True)
 def fresh_pool():
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()
     yield
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()

@@ -29,9 +29,9 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture(autouse=True)
 def fresh_pool() -> None:
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()
     yield
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_failed_start_leaves_no_container_and_runs_cold(engine: Engine, cell: Mo
         result = run(cell.greet, {"name": name}, mode="image", engine=engine.name)
         assert result.outputs == {"greeting": f"Hello, {name}!"}, result.error
         assert result.notes[0].startswith("cold run: the warm container did not start (the warm worker did not start")
-        assert engine.containers(os.getpid()) == [] and warm.pool.workers == {}
+        assert engine.containers(os.getpid()) == [] and warm.warm_pool().workers == {}
         monkeypatch.setattr(warm, "READY_SECONDS", ready_seconds)  # the second run does not try again
 
 
@@ -170,7 +170,7 @@ def test_runs_that_need_a_container_of_their_own_go_cold(docker: Engine, cell: M
     assert flyte_env.ok and "FLYTE_SDK_LOGGING_LEVEL" in flyte_env.notes[0]
     workspace.warm = False
     assert run(cell.greet, {"name": "off"}, mode="image").ok
-    assert warm.pool.workers == {} and docker.containers(os.getpid()) == []
+    assert warm.warm_pool().workers == {} and docker.containers(os.getpid()) == []
 
 
 KERNEL = textwrap.dedent(

@@ -45,12 +45,11 @@ from .warm import Worker, WorkerFailure, run_warm, warm_pool, worker_code
 WORKER_MOUNT = "/opt/jupyter-shimtask/worker"
 Mounts = dict[str, tuple[str, str]]  # in-container path -> (host path, "ro" or "rw")
 _mount_lock = threading.Lock()  # runs on several threads (workflow nodes) share a warm container per image
-_shared_roots: set[Path] = set()
 
 
 def share_warm_mounts(roots: list[Path]) -> None:
     """Folders warm containers mount from now on, so runs that import from any of them share one container."""
-    _shared_roots.update(root for root in roots if not installed(root))
+    state().shared_warm_roots.update(root for root in roots if not installed(root))
 
 
 def run_in_image(
@@ -164,7 +163,7 @@ def _run_warm(run: ContainerRun) -> tuple[str, RunError | None]:
     }
     runs = warm_folder()
     key = ("image", engine.binary, engine.endpoint, facts.image, str(runs), str(settings().workspace))
-    wanted = [*read_only, *sorted(_shared_roots)] if read_only else read_only
+    wanted = [*read_only, *sorted(state().shared_warm_roots)] if read_only else read_only
     kernel = state()
     with _mount_lock:
         mounted = kernel.warm_roots.get(key, [])

@@ -20,7 +20,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..state import state
 from .base import WORKER_DIR, LogSink, RunError, stoppable
@@ -265,12 +264,6 @@ class Pool:
 def warm_pool() -> Pool:
     """This process's warm pool, held by its kernel-wide state (which stops it at exit)."""
     return state().part(Pool, stop=Pool.stop_all)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "pool":  # ``warm.pool``: the same pool, for callers that read it as a name
-        return warm_pool()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def worker_code(worker_dir: str) -> str:

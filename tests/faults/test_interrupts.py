@@ -26,9 +26,9 @@ TESTS = str(Path(__file__).resolve().parent.parent)
 
 @pytest.fixture(autouse=True)
 def fresh_pool() -> Iterator[None]:
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()
     yield
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()
 
 
 def warm_options(mode: str) -> dict:
@@ -59,9 +59,9 @@ def test_simultaneous_first_warm_runs_leave_no_worker_outside_the_pool(mode: str
     for thread in threads:
         thread.join(timeout=180)
     assert len(results) == 4 and all(result.ok for result in results), results
-    assert len(warm.pool.workers) == 1
-    (key,) = warm.pool.workers
-    started = 1 + len(warm.pool.extras.get(key, []))
+    assert len(warm.warm_pool().workers) == 1
+    (key,) = warm.warm_pool().workers
+    started = 1 + len(warm.warm_pool().extras.get(key, []))
     assert started <= settings().parallelism
     if mode != "subprocess":
         assert len(ready_engine(mode).containers()) == started
@@ -96,7 +96,10 @@ def test_ctrl_c_stops_a_warm_run_in_a_kernel(tmp_path: Path) -> None:
         assert client.execute_interactive(setup, timeout=60)["content"]["status"] == "ok"
         warmup = "run(sample_tasks.greet, {'name': 'k'}, mode='subprocess', warm=True).ok"
         assert client.execute_interactive(warmup, timeout=120)["content"]["status"] == "ok"
-        worker = "from jupyter_shimtask.runners.warm import pool; print(next(iter(pool.workers.values())).process.pid)"
+        worker = (
+            "from jupyter_shimtask.runners.warm import warm_pool; "
+            "print(next(iter(warm_pool().workers.values())).process.pid)"
+        )
         printed: list[str] = []
         client.execute_interactive(
             worker, timeout=30, output_hook=lambda m: printed.append(m["content"].get("text", ""))
@@ -193,7 +196,7 @@ def test_cold_runs_do_not_outlive_a_kernel_killed_with_sigkill(mode: str, tmp_pa
 def test_warm_workers_leave_no_temporary_folders(private_tmp: Path) -> None:
     assert run(sample_tasks.greet, {"name": "tmp"}, mode="subprocess", warm=True).ok
     assert run(sample_tasks.greet, {"name": "tmp"}, mode="subprocess", warm=True).ok
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()
     assert list(private_tmp.iterdir()) == []
 
 

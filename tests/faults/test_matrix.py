@@ -173,7 +173,7 @@ def workspace(shared_workspace: ShimTask) -> ShimTask:
 def cell(shared_workspace: ShimTask) -> Iterator[ModuleType]:
     use(shared_workspace)
     yield build_module(CELL, "faults").module
-    warm.pool.stop_all()
+    warm.warm_pool().stop_all()
     for name in ENGINES:
         found = _ready.get(name)
         if isinstance(found, Engine):
