@@ -42,8 +42,8 @@ class _Tee(io.TextIOBase):
 @contextlib.contextmanager
 def _isolated(prepared: Prepared, buffer: io.StringIO, on_log: LogSink | None) -> Iterator[None]:
     """Temp files into the run folder, workspace importable, logs captured, outputs probed; all undone after."""
-    added = [root for root in import_roots(prepared) if root not in sys.path]
-    sys.path.extend(added)
+    path_before = list(sys.path)  # flytekit adds to sys.path as it loads tasks; a run leaves it as it found it
+    sys.path.extend(root for root in import_roots(prepared) if root not in sys.path)
     handler = logging.StreamHandler(buffer)
     flytekit_logger = logging.getLogger("flytekit")
     flytekit_logger.addHandler(handler)
@@ -61,8 +61,7 @@ def _isolated(prepared: Prepared, buffer: io.StringIO, on_log: LogSink | None) -
     finally:
         tempfile.tempdir = previous_tempdir
         flytekit_logger.removeHandler(handler)
-        for root in added:
-            sys.path.remove(root)
+        sys.path[:] = path_before
 
 
 def run_in_process(prepared: Prepared, *, keep: bool, on_log: LogSink | None = None) -> RunResult:
