@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import settings
+from ..diagnosis import FRAME
 from ..errors import ShimTaskError, TemplateError, describe
 from ..literals import decode_outputs, encode_inputs
 from ..template import as_template, executor_in_main, executor_path, serialize
@@ -441,14 +441,11 @@ def _cause_line(text: str) -> str:
     line = _exception_line(text)
     if not line.endswith(":"):
         return line
-    frames = _FRAME.findall(text)
+    frames = [found for entry in text.splitlines() if (found := FRAME.match(entry))]
     if not frames:
         return f"{line[:-1]} (raised with no message)"
-    filename, number, function = frames[-1]
-    return f"{line[:-1]} raised with no message at {filename}:{number} in {function}()"
-
-
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+    last = frames[-1]
+    return f"{line[:-1]} raised with no message at {last['path']}:{last['line']} in {last['function']}()"
 
 
 def _exception_line(text: str) -> str:
