@@ -34,7 +34,7 @@ class WorkerFailure(Exception):
     """The worker could not take the run (crashed, hung or stale); a fresh one may."""
 
 
-@dataclass
+@dataclass(eq=False)  # a worker is itself: the pool keeps sets of workers by identity
 class Worker:
     """One worker, started by the command ``launch`` gives for its socket path; ``cleanup`` runs when it stops."""
 
@@ -199,7 +199,7 @@ class Pool:
         self.extras: dict[tuple, list[Worker]] = {}
         self.lock = threading.Lock()  # simultaneous first runs start the workers they need, no more
         self.freed = threading.Condition(self.lock)
-        self.busy: set[int] = set()  # ids of the workers a run has claimed
+        self.busy: set[Worker] = set()  # the workers a run has claimed
 
     def get(self, key: tuple, make_worker: Callable[[], Worker]) -> Worker:
         """A worker of ``key`` for one run, claimed until ``release``: an idle one, a new one, or the first freed."""
@@ -208,20 +208,20 @@ class Pool:
         with self.freed:
             while True:
                 workers = self._alive(key)
-                worker = next((worker for worker in workers if id(worker) not in self.busy), None)
+                worker = next((worker for worker in workers if worker not in self.busy), None)
                 if worker is None and len(workers) < max(1, settings().parallelism):
                     worker = make_worker()
                     worker.start()
                     self._keep(key, [*workers, worker])
                 if worker is not None:
-                    self.busy.add(id(worker))
+                    self.busy.add(worker)
                     return worker
                 self.freed.wait(0.5)
 
     def _alive(self, key: tuple) -> list[Worker]:
         """``key``'s workers after retiring the dead ones (an extra takes a dead first worker's place)."""
         workers = self._of(key)
-        for worker in [worker for worker in workers if not worker.alive() and id(worker) not in self.busy]:
+        for worker in [worker for worker in workers if not worker.alive() and worker not in self.busy]:
             workers.remove(worker)
             worker.retire()
         self._keep(key, workers)
@@ -242,7 +242,7 @@ class Pool:
     def release(self, worker: Worker) -> None:
         """The run on ``worker`` has ended: another may take it."""
         with self.freed:
-            self.busy.discard(id(worker))
+            self.busy.discard(worker)
             self.freed.notify_all()
 
     def discard(self, key: tuple, worker: Worker | None = None) -> None:
